@@ -1,0 +1,2 @@
+//! ovmm's end-to-end test harness: builds the lab assets, boots the emulated host (QEMU TCG
+//! with nested virtualization and an emulated IOMMU) and runs scenarios inside it.

@@ -1,0 +1,1 @@
+//! The ovmm VMM library.

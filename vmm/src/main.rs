@@ -1,0 +1,2 @@
+//! The `ovmm` command.
+fn main() {}
