@@ -1,1 +1,23 @@
-//! The ovmm VMM library.
+//! The ovmm VMM library: turns a validated [`config::VmConfig`] into a running VM and reports
+//! how it ended.
+//!
+//! Data flows one way: [`cli`] -> [`config::VmConfig`] -> [`vm::Vm::build`] (memory,
+//! irqchip, devices, boot description, vCPUs) -> [`runner::run`] (vCPU threads, event loop,
+//! reboots) -> [`runner::Outcome`], which the binary maps to its exit status.
+//!
+//! - [`cli`]: the command line.
+//! - [`config`]: validation of what the user asked for.
+//! - [`memory`]: guest RAM and its KVM slots.
+//! - [`vm`]: the build recipe, per architecture.
+//! - [`vcpu`]: vCPU threads, the KVM_RUN loop and exit dispatch.
+//! - [`runner`]: the lifecycle and the main event loop.
+//! - [`signals`], [`terminal`]: stop signals and the controlling terminal.
+
+pub mod cli;
+pub mod config;
+pub mod memory;
+pub mod runner;
+pub mod signals;
+pub mod terminal;
+pub mod vcpu;
+pub mod vm;

@@ -1,2 +1,83 @@
-//! The `ovmm` command.
-fn main() {}
+//! The `ovmm` command: parses the command line, runs the VM, and turns how it ended into one
+//! clear message and a documented exit status (see `ovmm --help` and the README).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use vmm::cli::Cli;
+use vmm::config::VmConfig;
+use vmm::runner::{self, Outcome, RunError};
+
+/// Exit status for usage and configuration errors.
+const EXIT_USAGE: u8 = 2;
+/// Exit status for VMM failures.
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let config = match VmConfig::validate(&cli.run.to_request()) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_USAGE, &e),
+    };
+    match runner::run(&config) {
+        Ok(outcome) => {
+            vmm::terminal::restore();
+            report(&outcome, &config);
+            ExitCode::from(outcome.exit_code() as u8)
+        }
+        Err(e) => {
+            vmm::terminal::restore();
+            let code = match &e {
+                RunError::Build(b) if b.is_bad_input() => EXIT_USAGE,
+                _ => EXIT_FAILURE,
+            };
+            fail(code, &e)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_target(false)
+        .parse_env("OVMM_LOG")
+        .init();
+}
+
+fn report(outcome: &Outcome, config: &VmConfig) {
+    match outcome {
+        Outcome::PowerOff => log::info!("the guest powered off"),
+        Outcome::Rebooted => log::info!("the guest rebooted; exiting as --no-reboot asks"),
+        Outcome::Exit(n) => log::info!("the guest asked for exit status {n}"),
+        Outcome::Timeout(t) => eprintln!(
+            "ovmm: the guest was still running after --timeout {} s; stopped it",
+            t.as_secs()
+        ),
+        Outcome::Signal(s) => eprintln!("ovmm: stopped by {}", vmm::signals::name(*s)),
+        Outcome::Quit => eprintln!("ovmm: console escape (Ctrl-A x): stopped the guest"),
+    }
+    let _ = config;
+}
+
+/// Prints the error and its causes as one sentence and returns `code`.
+fn fail(code: u8, error: &dyn std::error::Error) -> ExitCode {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    eprintln!("ovmm: {message}");
+    ExitCode::from(code)
+}

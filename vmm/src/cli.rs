@@ -1,0 +1,121 @@
+//! The `ovmm` command line.
+//!
+//! The bare form `ovmm --kernel ...` runs a VM. Subcommands (`ovmm host ...`) will sit beside
+//! it; clap keeps them apart with `args_conflicts_with_subcommands`. The parsed arguments become
+//! a [`VmRequest`], which [`crate::config::VmConfig::validate`] checks.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use crate::config::VmRequest;
+
+/// ovmm: a microVM monitor that boots a Linux guest and hands it real PCI devices through VFIO.
+#[derive(Debug, Parser)]
+#[command(name = "ovmm", version, about, long_about = None)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    /// VM options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// Options of the bare `ovmm` form, which boots a VM.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Guest kernel (x86_64: bzImage or ELF vmlinux).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: PathBuf,
+    /// Initramfs to load for the guest.
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line [default: "console=ttyS0 reboot=k panic=1"].
+    #[arg(long, value_name = "STR", allow_hyphen_values = true)]
+    pub cmdline: Option<String>,
+    /// Guest memory, with an optional K/M/G/T suffix [default: 512M].
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Number of vCPUs [default: 1].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// Guest serial console: stdio, file=PATH or none [default: stdio].
+    #[arg(long, value_name = "WHERE")]
+    pub serial: Option<String>,
+    /// When the guest reboots, exit with status 0 instead of restarting it.
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Stop the guest after SECS seconds and exit with status 124.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0        the guest powered off (or rebooted, with --no-reboot)
+  N        the guest wrote N to the test-exit device (x86: I/O port 0xf4)
+  1        ovmm failed (the message says why)
+  2        bad usage or configuration (bad option, missing or corrupt kernel or initrd)
+  124      --timeout expired
+  128+SIG  ovmm was stopped by signal SIG (130: SIGINT, 143: SIGTERM)";
+
+impl RunArgs {
+    /// The request these arguments make.
+    pub fn to_request(&self) -> VmRequest {
+        VmRequest {
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            cmdline: self.cmdline.clone(),
+            memory: self.memory.clone(),
+            cpus: self.cpus,
+            serial: self.serial.clone(),
+            no_reboot: self.no_reboot,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_bare_form() {
+        let cli = Cli::try_parse_from([
+            "ovmm",
+            "--kernel",
+            "/k",
+            "--memory",
+            "2G",
+            "--cpus",
+            "2",
+            "--cmdline",
+            "-- console=ttyS0",
+            "-vv",
+            "--no-reboot",
+            "--timeout",
+            "30",
+            "--serial",
+            "none",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbose, 2);
+        let r = cli.run.to_request();
+        assert_eq!(r.kernel, PathBuf::from("/k"));
+        assert_eq!(r.memory.as_deref(), Some("2G"));
+        assert_eq!(r.cpus, Some(2));
+        assert_eq!(r.cmdline.as_deref(), Some("-- console=ttyS0"));
+        assert!(r.no_reboot);
+        assert_eq!(r.timeout, Some(30));
+        assert_eq!(r.serial.as_deref(), Some("none"));
+    }
+
+    #[test]
+    fn kernel_is_required_and_unknown_options_fail() {
+        assert!(Cli::try_parse_from(["ovmm"]).is_err());
+        assert!(Cli::try_parse_from(["ovmm", "--kernel", "/k", "--bogus"]).is_err());
+        assert!(Cli::try_parse_from(["ovmm", "--kernel", "/k", "--cpus", "x"]).is_err());
+    }
+}

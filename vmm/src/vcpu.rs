@@ -1,0 +1,423 @@
+//! vCPU threads: the KVM_RUN loop and exit dispatch.
+//!
+//! Each vCPU runs on its own thread. [`handle_exit`] is the only place where a KVM exit is
+//! turned into a device access: the buses are the only registry of what exists, the loop has
+//! no port lists of its own. A vCPU is stopped by [`VcpuSet::stop`], which sets a flag and
+//! kicks each thread with a real-time signal; the signal handler sets the vCPU's
+//! `immediate_exit`, so a kick that lands between the flag check and KVM_RUN is not lost.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+
+use devices::bus::Bus;
+use devices::lifecycle::{GuestRequest, GuestRequests};
+use kvm_bindings::kvm_run;
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+/// The two address spaces a vCPU can touch outside guest RAM.
+#[derive(Default)]
+pub struct IoBuses {
+    /// x86 port I/O (empty on arm64).
+    pub pio: Bus,
+    /// Memory-mapped I/O.
+    pub mmio: Bus,
+}
+
+/// Why a vCPU stopped unexpectedly.
+#[derive(Debug, thiserror::Error)]
+pub enum VcpuError {
+    /// KVM_RUN itself failed.
+    #[error("KVM_RUN failed on vCPU {id}: {source}")]
+    Run {
+        /// vCPU index.
+        id: u8,
+        /// The error from KVM.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// The guest did something KVM could not handle.
+    #[error("vCPU {id} stopped: {reason}")]
+    GuestFault {
+        /// vCPU index.
+        id: u8,
+        /// What KVM reported.
+        reason: String,
+    },
+    /// A vCPU thread could not be started.
+    #[error("cannot start the thread of vCPU {id}: {source}")]
+    Spawn {
+        /// vCPU index.
+        id: u8,
+        /// The error from the OS.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kick signal handler could not be installed.
+    #[error("cannot install the vCPU kick signal handler: {0}")]
+    SignalHandler(#[source] vmm_sys_util::errno::Error),
+}
+
+/// What the run loop does after an exit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExitAction {
+    /// Enter the guest again.
+    Continue,
+    /// This vCPU is done (the VM is ending).
+    Stop,
+}
+
+/// Remembers which unmapped addresses were already reported, so each is logged once.
+#[derive(Default)]
+pub struct UnmappedLog {
+    seen: HashSet<(bool, u64)>,
+}
+
+impl UnmappedLog {
+    fn note(&mut self, is_pio: bool, addr: u64, write: bool) {
+        if self.seen.insert((is_pio, addr)) {
+            let space = if is_pio { "port" } else { "MMIO address" };
+            let op = if write { "write to" } else { "read from" };
+            log::debug!("guest {op} unmapped {space} {addr:#x} (reported once)");
+        }
+    }
+}
+
+/// Turns one KVM exit into device accesses or a lifecycle request.
+///
+/// Reads of unmapped ports return all-ones (as on a real ISA bus), reads of unmapped MMIO
+/// return zeros; writes to them are dropped.
+pub fn handle_exit(
+    id: u8,
+    exit: VcpuExit,
+    io: &IoBuses,
+    requests: &GuestRequests,
+    unmapped: &mut UnmappedLog,
+) -> Result<ExitAction, VcpuError> {
+    match exit {
+        VcpuExit::IoIn(port, data) => {
+            if !io.pio.read(u64::from(port), data) {
+                data.fill(0xff);
+                unmapped.note(true, u64::from(port), false);
+            }
+        }
+        VcpuExit::IoOut(port, data) => {
+            if !io.pio.write(u64::from(port), data) {
+                unmapped.note(true, u64::from(port), true);
+            }
+        }
+        VcpuExit::MmioRead(addr, data) => {
+            if !io.mmio.read(addr, data) {
+                data.fill(0);
+                unmapped.note(false, addr, false);
+            }
+        }
+        VcpuExit::MmioWrite(addr, data) => {
+            if !io.mmio.write(addr, data) {
+                unmapped.note(false, addr, true);
+            }
+        }
+        // Only seen without an in-kernel irqchip (the KVM smoke tests): nothing can wake the
+        // vCPU again, so a halt ends the VM.
+        VcpuExit::Hlt => {
+            log::info!("vCPU {id} halted with no interrupt controller to wake it");
+            requests.send(GuestRequest::PowerOff);
+            return Ok(ExitAction::Stop);
+        }
+        // A triple fault: real hardware resets.
+        VcpuExit::Shutdown => {
+            log::info!("vCPU {id}: triple fault, resetting the VM");
+            requests.send(GuestRequest::Reset);
+            return Ok(ExitAction::Stop);
+        }
+        VcpuExit::SystemEvent(kind, _) => {
+            return system_event(id, kind, requests);
+        }
+        VcpuExit::FailEntry(reason, cpu) => {
+            return Err(VcpuError::GuestFault {
+                id,
+                reason: format!("KVM could not enter the guest (hardware reason {reason:#x}, host cpu {cpu})"),
+            });
+        }
+        VcpuExit::InternalError => {
+            return Err(VcpuError::GuestFault {
+                id,
+                reason: "KVM internal error (the guest executed something KVM cannot emulate)"
+                    .to_string(),
+            });
+        }
+        VcpuExit::Intr | VcpuExit::IrqWindowOpen => {}
+        other => {
+            return Err(VcpuError::GuestFault {
+                id,
+                reason: format!("unexpected KVM exit {other:?}"),
+            });
+        }
+    }
+    Ok(ExitAction::Continue)
+}
+
+fn system_event(id: u8, kind: u32, requests: &GuestRequests) -> Result<ExitAction, VcpuError> {
+    match kind {
+        kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN => requests.send(GuestRequest::PowerOff),
+        kvm_bindings::KVM_SYSTEM_EVENT_RESET => requests.send(GuestRequest::Reset),
+        other => {
+            return Err(VcpuError::GuestFault {
+                id,
+                reason: format!("unexpected system event {other}"),
+            })
+        }
+    }
+    Ok(ExitAction::Stop)
+}
+
+thread_local! {
+    /// The `kvm_run` area of the vCPU that runs on this thread, for the kick handler.
+    static KVM_RUN: Cell<*mut kvm_run> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let run = KVM_RUN.with(|r| r.get());
+    if !run.is_null() {
+        // SAFETY: the pointer is this thread's mapped kvm_run area, set before the loop starts
+        // and cleared before the VcpuFd (and its mapping) is dropped. A volatile write of one
+        // byte through a raw pointer creates no reference that could alias the run loop's.
+        unsafe { std::ptr::addr_of_mut!((*run).immediate_exit).write_volatile(1) };
+    }
+}
+
+/// The signal used to kick vCPU threads out of KVM_RUN.
+pub fn kick_signal() -> libc::c_int {
+    vmm_sys_util::signal::SIGRTMIN()
+}
+
+fn install_kick_handler() -> Result<(), VcpuError> {
+    static ONCE: Once = Once::new();
+    static RESULT: Mutex<Option<vmm_sys_util::errno::Error>> = Mutex::new(None);
+    ONCE.call_once(|| {
+        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), kick_handler)
+        {
+            *RESULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        }
+    });
+    match *RESULT.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(VcpuError::SignalHandler(e)),
+        None => Ok(()),
+    }
+}
+
+/// Where vCPU threads report that they stopped on an error.
+pub struct VcpuFailures {
+    evt: EventFd,
+    first: Mutex<Option<VcpuError>>,
+}
+
+impl VcpuFailures {
+    /// A new, empty report channel.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(VcpuFailures {
+            evt: EventFd::new(EFD_NONBLOCK)?,
+            first: Mutex::new(None),
+        })
+    }
+
+    fn report(&self, e: VcpuError) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(e);
+        }
+        drop(first);
+        let _ = self.evt.write(1);
+    }
+
+    /// The first error reported, if any.
+    pub fn take(&self) -> Option<VcpuError> {
+        let _ = self.evt.read();
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Readable when a vCPU failed.
+    pub fn eventfd(&self) -> &EventFd {
+        &self.evt
+    }
+}
+
+/// Runs one vCPU until the VM stops or the vCPU fails.
+pub fn run_loop(
+    id: u8,
+    mut vcpu: VcpuFd,
+    io: &IoBuses,
+    requests: &GuestRequests,
+    stop: &AtomicBool,
+) -> Result<(), VcpuError> {
+    KVM_RUN.with(|r| r.set(vcpu.get_kvm_run() as *mut kvm_run));
+    let result = run_until_stopped(id, &mut vcpu, io, requests, stop);
+    KVM_RUN.with(|r| r.set(std::ptr::null_mut()));
+    result
+}
+
+fn run_until_stopped(
+    id: u8,
+    vcpu: &mut VcpuFd,
+    io: &IoBuses,
+    requests: &GuestRequests,
+    stop: &AtomicBool,
+) -> Result<(), VcpuError> {
+    let mut unmapped = UnmappedLog::default();
+    while !stop.load(Ordering::Acquire) {
+        match vcpu.run() {
+            Ok(exit) => {
+                if handle_exit(id, exit, io, requests, &mut unmapped)? == ExitAction::Stop {
+                    break;
+                }
+            }
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                vcpu.set_kvm_immediate_exit(0);
+            }
+            Err(source) => return Err(VcpuError::Run { id, source }),
+        }
+    }
+    Ok(())
+}
+
+/// The running vCPU threads of one VM.
+pub struct VcpuSet {
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl VcpuSet {
+    /// Starts one thread per vCPU. vCPU errors are reported to `failures`.
+    pub fn start(
+        vcpus: Vec<VcpuFd>,
+        io: Arc<IoBuses>,
+        requests: GuestRequests,
+        failures: Arc<VcpuFailures>,
+    ) -> Result<VcpuSet, VcpuError> {
+        install_kick_handler()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut set = VcpuSet {
+            threads: Vec::with_capacity(vcpus.len()),
+            stop: stop.clone(),
+        };
+        for (id, vcpu) in vcpus.into_iter().enumerate() {
+            let id = id as u8;
+            let (io, requests, failures, stop) =
+                (io.clone(), requests.clone(), failures.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn(move || {
+                    if let Err(e) = run_loop(id, vcpu, &io, &requests, &stop) {
+                        failures.report(e);
+                    }
+                });
+            match thread {
+                Ok(t) => set.threads.push(t),
+                Err(source) => {
+                    set.stop();
+                    return Err(VcpuError::Spawn { id, source });
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Stops every vCPU and waits for its thread to end.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for t in &self.threads {
+            // SAFETY: pthread_kill with a thread id from a JoinHandle we still own (the thread
+            // may have exited, which pthread_kill tolerates until the handle is joined).
+            unsafe { libc::pthread_kill(t.as_pthread_t(), kick_signal()) };
+        }
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                log::error!("a vCPU thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for VcpuSet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devices::bus::BusDevice;
+
+    struct Echo(Vec<(u64, Vec<u8>)>);
+    impl BusDevice for Echo {
+        fn read(&mut self, offset: u64, data: &mut [u8]) {
+            data.fill(0x40 + offset as u8);
+        }
+        fn write(&mut self, offset: u64, data: &[u8]) {
+            self.0.push((offset, data.to_vec()));
+        }
+    }
+
+    #[test]
+    fn dispatches_port_and_mmio_exits() {
+        let io = IoBuses::default();
+        let dev = Arc::new(Mutex::new(Echo(Vec::new())));
+        io.pio.insert(dev.clone(), 0x3f8, 8).unwrap();
+        io.mmio.insert(dev.clone(), 0xd000_0000, 0x1000).unwrap();
+        let req = GuestRequests::new().unwrap();
+        let mut log = UnmappedLog::default();
+
+        let mut data = [0u8; 1];
+        let a = handle_exit(0, VcpuExit::IoIn(0x3fa, &mut data), &io, &req, &mut log).unwrap();
+        assert_eq!((a, data), (ExitAction::Continue, [0x42]));
+        handle_exit(0, VcpuExit::IoOut(0x3f9, &[7]), &io, &req, &mut log).unwrap();
+        handle_exit(0, VcpuExit::MmioWrite(0xd000_0010, &[1, 2, 3, 4]), &io, &req, &mut log)
+            .unwrap();
+        let mut wide = [0u8; 4];
+        handle_exit(0, VcpuExit::MmioRead(0xd000_0001, &mut wide), &io, &req, &mut log).unwrap();
+        assert_eq!(wide, [0x41; 4]);
+        assert_eq!(
+            dev.lock().unwrap().0,
+            vec![(1, vec![7]), (0x10, vec![1, 2, 3, 4])]
+        );
+
+        // Unmapped: ports read as all-ones, MMIO as zeros.
+        handle_exit(0, VcpuExit::IoIn(0x80, &mut data), &io, &req, &mut log).unwrap();
+        assert_eq!(data, [0xff]);
+        wide = [9; 4];
+        handle_exit(0, VcpuExit::MmioRead(0x1000, &mut wide), &io, &req, &mut log).unwrap();
+        assert_eq!(wide, [0; 4]);
+        assert_eq!(req.take(), None);
+    }
+
+    #[test]
+    fn lifecycle_exits() {
+        let io = IoBuses::default();
+        let req = GuestRequests::new().unwrap();
+        let mut log = UnmappedLog::default();
+        assert_eq!(
+            handle_exit(1, VcpuExit::Shutdown, &io, &req, &mut log).unwrap(),
+            ExitAction::Stop
+        );
+        assert_eq!(req.take(), Some(GuestRequest::Reset));
+        handle_exit(0, VcpuExit::Hlt, &io, &req, &mut log).unwrap();
+        assert_eq!(req.take(), Some(GuestRequest::PowerOff));
+        let data = [0u64];
+        handle_exit(
+            0,
+            VcpuExit::SystemEvent(kvm_bindings::KVM_SYSTEM_EVENT_RESET, &data),
+            &io,
+            &req,
+            &mut log,
+        )
+        .unwrap();
+        assert_eq!(req.take(), Some(GuestRequest::Reset));
+        let e = handle_exit(0, VcpuExit::InternalError, &io, &req, &mut log).unwrap_err();
+        assert!(e.to_string().contains("vCPU 0"));
+    }
+}

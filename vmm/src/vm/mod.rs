@@ -1,0 +1,179 @@
+//! Building a VM from a [`VmConfig`], in the design's order:
+//! KVM -> guest memory -> interrupt controller -> devices -> boot description -> vCPUs.
+//!
+//! [`Vm::build`] is the recipe; each step is a named function returning typed parts. The
+//! built [`Vm`] owns everything the guest uses; [`Vm::start`] hands the vCPUs to their threads
+//! and returns a [`RunningVm`]. Dropping a `RunningVm` stops the vCPUs first, then releases
+//! the VM, its devices and its memory.
+
+use std::sync::{Arc, Mutex};
+
+use devices::legacy::SerialDevice;
+use devices::lifecycle::GuestRequests;
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+
+use crate::config::VmConfig;
+use crate::memory::{self, GuestMemory, MemoryError};
+use crate::vcpu::{IoBuses, VcpuError, VcpuFailures, VcpuSet};
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+use x86_64 as platform;
+
+/// Everything that can go wrong while building a VM.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// /dev/kvm cannot be opened or is unusable.
+    #[error("cannot use KVM (/dev/kvm): {0}; check that the kvm module is loaded and that you may open /dev/kvm")]
+    Kvm(#[source] kvm_ioctls::Error),
+    /// KVM speaks another API version.
+    #[error("KVM API version {0} is not supported (ovmm needs 12)")]
+    KvmVersion(i32),
+    /// A KVM VM-level call failed.
+    #[error("cannot {what}: {source}")]
+    KvmCall {
+        /// What ovmm was doing.
+        what: &'static str,
+        /// KVM's error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// Guest memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The kernel, initrd or command line could not be loaded (bad input).
+    #[error("{0}")]
+    Load(String),
+    /// The boot description (boot params, ACPI) could not be written.
+    #[error("cannot describe the platform to the guest: {0}")]
+    Platform(String),
+    /// A device could not be created or placed.
+    #[error("cannot set up {what}: {reason}")]
+    Device {
+        /// Which device.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A vCPU could not be created or configured.
+    #[error("cannot set up vCPU {id}: {what}: {source}")]
+    Vcpu {
+        /// vCPU index.
+        id: u8,
+        /// What ovmm was doing.
+        what: &'static str,
+        /// KVM's error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// vCPU threads could not start.
+    #[error(transparent)]
+    Start(#[from] VcpuError),
+}
+
+impl BuildError {
+    /// True when the error comes from what the user gave (kernel, initrd, sizes), not from
+    /// the host: those are configuration errors (exit status 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, BuildError::Load(_))
+    }
+}
+
+/// Where the guest's console output goes; created by the runner, shared across reboots.
+pub type ConsoleOut = Box<dyn std::io::Write + Send>;
+
+/// What the VMM hands to a VM build besides the configuration.
+pub struct BuildContext {
+    /// Lifecycle requests from devices and vCPUs.
+    pub requests: GuestRequests,
+    /// Makes the writer for the guest console (called once per build).
+    pub console: Box<dyn Fn() -> std::io::Result<ConsoleOut>>,
+}
+
+/// A VM that is built but whose vCPUs do not run yet.
+pub struct Vm {
+    // Field order is drop order: vCPUs and the VM fd go before the memory they map.
+    vcpus: Vec<VcpuFd>,
+    io: Arc<IoBuses>,
+    serial: Arc<Mutex<SerialDevice>>,
+    requests: GuestRequests,
+    vm_fd: VmFd,
+    _kvm: Kvm,
+    _memory: GuestMemory,
+}
+
+/// Opens /dev/kvm and checks that it is usable.
+pub fn open_kvm() -> Result<Kvm, BuildError> {
+    let kvm = Kvm::new().map_err(BuildError::Kvm)?;
+    let version = kvm.get_api_version();
+    if version != 12 {
+        return Err(BuildError::KvmVersion(version));
+    }
+    Ok(kvm)
+}
+
+impl Vm {
+    /// Builds a VM from `config`.
+    pub fn build(config: &VmConfig, ctx: &BuildContext) -> Result<Vm, BuildError> {
+        let kvm = open_kvm()?;
+        let vm_fd = kvm.create_vm().map_err(|source| BuildError::KvmCall {
+            what: "create the VM",
+            source,
+        })?;
+        let memory = memory::create(&platform::ram_regions(config.memory))?;
+        memory::register(&vm_fd, &memory, 0)?;
+        platform::create_irqchip(&vm_fd)?;
+        let io = Arc::new(IoBuses::default());
+        let console = (ctx.console)().map_err(|e| BuildError::Device {
+            what: "the serial console output",
+            reason: e.to_string(),
+        })?;
+        let serial = platform::create_devices(&vm_fd, &io, config, &ctx.requests, console)?;
+        let entry = platform::load_boot_description(&memory, config)?;
+        let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, entry)?;
+        Ok(Vm {
+            vcpus,
+            io,
+            serial,
+            requests: ctx.requests.clone(),
+            vm_fd,
+            _kvm: kvm,
+            _memory: memory,
+        })
+    }
+
+    /// Starts the vCPU threads.
+    pub fn start(mut self, failures: Arc<VcpuFailures>) -> Result<RunningVm, BuildError> {
+        let vcpus = std::mem::take(&mut self.vcpus);
+        let threads = VcpuSet::start(vcpus, self.io.clone(), self.requests.clone(), failures)?;
+        Ok(RunningVm {
+            threads,
+            vm: self,
+        })
+    }
+
+    /// The VM file descriptor (for device wiring that needs KVM).
+    pub fn vm_fd(&self) -> &VmFd {
+        &self.vm_fd
+    }
+}
+
+/// A VM whose vCPUs run. Dropping it stops them, then releases the VM.
+pub struct RunningVm {
+    // Declared first so it drops first: vCPU threads stop before the VM goes away.
+    threads: VcpuSet,
+    vm: Vm,
+}
+
+impl RunningVm {
+    /// The guest's serial port, for the input pump.
+    pub fn serial(&self) -> &Arc<Mutex<SerialDevice>> {
+        &self.vm.serial
+    }
+
+    /// Stops the vCPUs and waits for their threads.
+    pub fn stop(mut self) {
+        self.threads.stop();
+    }
+}

@@ -1,0 +1,273 @@
+//! The x86_64 parts of the build recipe: in-kernel irqchip and PIT, the legacy platform
+//! devices on port I/O, the Linux boot description (kernel, initrd, command line, ACPI tables,
+//! boot params) and the vCPUs' boot state.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use arch::x86_64::{acpi, boot, cpuid, layout, regs};
+use devices::bus::SharedDevice;
+use devices::legacy::{AcpiPmDevice, Cmos, I8042Device, SerialDevice, TestExitDevice};
+use devices::lifecycle::GuestRequests;
+use kvm_bindings::{kvm_pit_config, Msrs, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use linux_loader::cmdline::Cmdline;
+use linux_loader::loader::{self, BzImage, Elf, KernelLoader};
+use vm_memory::{Address, Bytes, GuestAddress};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::BuildError;
+use crate::config::VmConfig;
+use crate::memory::GuestMemory;
+use crate::vcpu::IoBuses;
+
+/// Where KVM keeps its TSS pages (three pages just below the identity map page, above the
+/// BIOS area: never RAM in ovmm's map).
+const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
+/// KVM's identity-map page for real-mode emulation on older Intel hosts.
+const KVM_IDENTITY_MAP_ADDRESS: u64 = 0xfffb_c000;
+
+/// Guest RAM regions for `size` bytes of memory.
+pub fn ram_regions(size: u64) -> Vec<(GuestAddress, u64)> {
+    layout::ram_regions(size)
+}
+
+/// The full in-kernel irqchip (PIC, IOAPIC, LAPICs) and the PIT. A split irqchip cannot
+/// resample level interrupts, which VFIO INTx needs.
+pub fn create_irqchip(vm: &VmFd) -> Result<(), BuildError> {
+    let call = |what, r: Result<(), kvm_ioctls::Error>| {
+        r.map_err(|source| BuildError::KvmCall { what, source })
+    };
+    call(
+        "set the KVM TSS address",
+        vm.set_tss_address(KVM_TSS_ADDRESS),
+    )?;
+    call(
+        "set the KVM identity map address",
+        vm.set_identity_map_address(KVM_IDENTITY_MAP_ADDRESS),
+    )?;
+    call("create the in-kernel irqchip", vm.create_irq_chip())?;
+    let pit = kvm_pit_config {
+        flags: KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    call("create the in-kernel PIT", vm.create_pit2(pit))
+}
+
+fn device_error(what: &'static str) -> impl Fn(devices::bus::BusError) -> BuildError {
+    move |e| BuildError::Device {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// The legacy devices: COM1 (interrupt through an irqfd), i8042, CMOS RTC, the ACPI sleep
+/// and reset registers and the test-exit port.
+pub fn create_devices(
+    vm: &VmFd,
+    io: &IoBuses,
+    config: &VmConfig,
+    requests: &GuestRequests,
+    console: super::ConsoleOut,
+) -> Result<Arc<Mutex<SerialDevice>>, BuildError> {
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
+        what: "the serial port interrupt",
+        reason: e.to_string(),
+    })?;
+    vm.register_irqfd(&irq, layout::SERIAL_IRQ)
+        .map_err(|source| BuildError::KvmCall {
+            what: "register the serial port interrupt",
+            source,
+        })?;
+    let serial = Arc::new(Mutex::new(SerialDevice::new(irq, console)));
+    io.pio
+        .insert(serial.clone(), layout::SERIAL_PORT, layout::SERIAL_PORT_LEN)
+        .map_err(device_error("the serial port"))?;
+
+    let (below, above) = split_memory(config.memory);
+    let cmos: SharedDevice = Arc::new(Mutex::new(Cmos::new(below, above)));
+    io.pio
+        .insert(cmos, layout::CMOS_PORT, layout::CMOS_PORT_LEN)
+        .map_err(device_error("the CMOS RTC"))?;
+
+    let i8042: SharedDevice = Arc::new(Mutex::new(I8042Device::new(requests.clone())));
+    io.pio
+        .insert(i8042, layout::I8042_PORT, layout::I8042_PORT_LEN)
+        .map_err(device_error("the i8042 controller"))?;
+
+    let pm: SharedDevice = Arc::new(Mutex::new(AcpiPmDevice::new(requests.clone())));
+    io.pio
+        .insert(pm, layout::ACPI_PM_BASE, layout::ACPI_PM_LEN)
+        .map_err(device_error("the ACPI power registers"))?;
+
+    let exit: SharedDevice = Arc::new(Mutex::new(TestExitDevice::new(requests.clone())));
+    io.pio
+        .insert(exit, layout::TEST_EXIT_PORT, 1)
+        .map_err(device_error("the test-exit port"))?;
+    Ok(serial)
+}
+
+fn split_memory(size: u64) -> (u64, u64) {
+    ram_regions(size)
+        .iter()
+        .fold((0, 0), |(below, above), &(start, len)| {
+            if start.raw_value() < layout::HIGH_RAM_START.raw_value() {
+                (below + len, above)
+            } else {
+                (below, above + len)
+            }
+        })
+}
+
+/// Loads the kernel, initrd and command line, writes the ACPI tables and the boot params.
+/// Returns the 64-bit entry point.
+pub fn load_boot_description(
+    mem: &GuestMemory,
+    config: &VmConfig,
+) -> Result<GuestAddress, BuildError> {
+    let (entry, setup_header) = load_kernel(mem, config)?;
+    let cmdline = load_cmdline(mem, &config.cmdline)?;
+    let initrd = match &config.initrd {
+        Some(path) => Some(load_initrd(mem, config, path, setup_header.as_ref())?),
+        None => None,
+    };
+    let platform = acpi::AcpiPlatform::new(config.cpus);
+    let tables = acpi::build_tables(&platform, layout::ACPI_TABLES_START)
+        .map_err(|e| BuildError::Platform(e.to_string()))?;
+    let rsdp = acpi::write_tables(mem, &tables, layout::ACPI_TABLES_START)
+        .map_err(|e| BuildError::Platform(e.to_string()))?;
+    let params = boot::BootConfig {
+        setup_header,
+        cmdline_addr: layout::CMDLINE_START,
+        cmdline_size: cmdline,
+        initrd,
+        rsdp: Some(rsdp),
+        ram: ram_regions(config.memory),
+    };
+    boot::configure_system(mem, &params).map_err(|e| BuildError::Platform(e.to_string()))?;
+    Ok(entry)
+}
+
+type SetupHeader = linux_loader::loader::bootparam::setup_header;
+
+fn load_kernel(
+    mem: &GuestMemory,
+    config: &VmConfig,
+) -> Result<(GuestAddress, Option<SetupHeader>), BuildError> {
+    let path = &config.kernel;
+    let bad = |e: &dyn std::fmt::Display| {
+        BuildError::Load(format!("cannot load kernel '{}': {e}", path.display()))
+    };
+    let mut file = File::open(path).map_err(|e| bad(&e))?;
+    match BzImage::load(mem, None, &mut file, Some(layout::HIMEM_START)) {
+        // The 64-bit entry point of a bzImage is 0x200 past its protected-mode start.
+        Ok(r) => Ok((r.kernel_load.unchecked_add(0x200), r.setup_header)),
+        Err(loader::Error::Bzimage(loader::bzimage::Error::InvalidBzImage)) => {
+            let r = Elf::load(mem, None, &mut file, Some(layout::HIMEM_START))
+                .map_err(|e| bad(&e))?;
+            Ok((r.kernel_load, None))
+        }
+        Err(e) => Err(bad(&e)),
+    }
+}
+
+fn load_cmdline(mem: &GuestMemory, text: &str) -> Result<usize, BuildError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        BuildError::Load(format!("invalid kernel command line: {e}"))
+    };
+    let mut cmdline = Cmdline::new(layout::CMDLINE_MAX_SIZE).map_err(|e| bad(&e))?;
+    cmdline.insert_str(text).map_err(|e| bad(&e))?;
+    loader::load_cmdline(mem, layout::CMDLINE_START, &cmdline).map_err(|e| bad(&e))?;
+    // boot_params.cmdline_size counts the terminating NUL.
+    Ok(text.len() + 1)
+}
+
+fn load_initrd(
+    mem: &GuestMemory,
+    config: &VmConfig,
+    path: &std::path::Path,
+    header: Option<&SetupHeader>,
+) -> Result<(GuestAddress, u64), BuildError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        BuildError::Load(format!("cannot load initrd '{}': {e}", path.display()))
+    };
+    let mut file = File::open(path).map_err(|e| bad(&e))?;
+    let size = file.metadata().map_err(|e| bad(&e))?.len();
+    let max = header.map(|h| h.initrd_addr_max);
+    let addr = boot::initrd_address(&ram_regions(config.memory), size, max)
+        .map_err(|e| bad(&e))?;
+    mem.read_exact_volatile_from(addr, &mut file, size as usize)
+        .map_err(|e| bad(&e))?;
+    Ok((addr, size))
+}
+
+/// Creates and configures the vCPUs: CPUID with a consistent topology, MSRs, and for the
+/// boot CPU the 64-bit boot registers; application processors wait for INIT/SIPI in KVM.
+pub fn create_vcpus(
+    kvm: &Kvm,
+    vm: &VmFd,
+    mem: &GuestMemory,
+    count: u8,
+    entry: GuestAddress,
+) -> Result<Vec<VcpuFd>, BuildError> {
+    let supported = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|source| BuildError::KvmCall {
+            what: "read the supported CPUID",
+            source,
+        })?;
+    (0..count)
+        .map(|id| {
+            let vcpu = vm
+                .create_vcpu(u64::from(id))
+                .map_err(|source| BuildError::Vcpu {
+                    id,
+                    what: "create",
+                    source,
+                })?;
+            configure_vcpu(&vcpu, id, count, &supported, mem, entry)?;
+            Ok(vcpu)
+        })
+        .collect()
+}
+
+fn configure_vcpu(
+    vcpu: &VcpuFd,
+    id: u8,
+    count: u8,
+    supported: &kvm_bindings::CpuId,
+    mem: &GuestMemory,
+    entry: GuestAddress,
+) -> Result<(), BuildError> {
+    let err = |what: &'static str| move |source| BuildError::Vcpu { id, what, source };
+    let mut cpuid = supported.clone();
+    cpuid::configure_cpuid(&mut cpuid, id, count);
+    vcpu.set_cpuid2(&cpuid).map_err(err("set CPUID"))?;
+
+    let msrs = Msrs::from_entries(&regs::boot_msrs()).map_err(|_| BuildError::Platform(
+        "too many boot MSRs".to_string(),
+    ))?;
+    let written = vcpu.set_msrs(&msrs).map_err(err("set MSRs"))?;
+    if written != msrs.as_slice().len() {
+        log::warn!(
+            "vCPU {id}: KVM accepted {written} of {} boot MSRs",
+            msrs.as_slice().len()
+        );
+    }
+
+    let mut lapic = vcpu.get_lapic().map_err(err("read the local APIC"))?;
+    regs::set_lint(&mut lapic);
+    vcpu.set_lapic(&lapic).map_err(err("set the local APIC"))?;
+
+    if id == 0 {
+        vcpu.set_regs(&regs::boot_regs(entry))
+            .map_err(err("set registers"))?;
+        let mut sregs = vcpu.get_sregs().map_err(err("read special registers"))?;
+        regs::setup_long_mode(mem, &mut sregs)
+            .map_err(|e| BuildError::Platform(e.to_string()))?;
+        vcpu.set_sregs(&sregs)
+            .map_err(err("set special registers"))?;
+        vcpu.set_fpu(&regs::boot_fpu()).map_err(err("set FPU state"))?;
+    }
+    Ok(())
+}
