@@ -4,6 +4,10 @@
 //!
 //! Table and tree generators are plain data code: they are compiled and unit-tested on every
 //! host. Only code that needs another architecture's KVM structures is cfg-gated.
+//!
+//! - [`aarch64`]: the arm64 address map, device tree and Image boot placement (not cfg-gated:
+//!   built and tested on every host).
 
+pub mod aarch64;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -10,7 +10,12 @@
 //! - [`lifecycle`]: how a device asks the VMM to power off, reset or exit with a status.
 //! - [`legacy`]: the platform devices every guest needs (serial, i8042, CMOS RTC, ACPI power
 //!   registers, the test-exit port).
+//! - [`pci`]: the PCI root complex (host bridge, 0xCF8 and ECAM config access), config
+//!   space with write masks, BARs, MSI and MSI-X.
+//! - [`vfio`]: a host PCI function passed through with VFIO, behind a small backend trait.
 
 pub mod bus;
 pub mod legacy;
 pub mod lifecycle;
+pub mod pci;
+pub mod vfio;

@@ -1,8 +1,8 @@
 //! The `ovmm` command line.
 //!
-//! The bare form `ovmm --kernel ...` runs a VM. Subcommands (`ovmm host ...`) will sit beside
-//! it; clap keeps them apart with `args_conflicts_with_subcommands`. The parsed arguments become
-//! a [`VmRequest`], which [`crate::config::VmConfig::validate`] checks.
+//! The bare form `ovmm --kernel ...` runs a VM; subcommands (`ovmm host ...`) sit beside it, and
+//! clap keeps the two apart (`args_conflicts_with_subcommands`). The VM options become a
+//! [`VmRequest`], which [`crate::config::VmConfig::validate`] checks.
 
 use std::path::PathBuf;
 
@@ -12,9 +12,13 @@ use crate::config::VmRequest;
 
 /// ovmm: a microVM monitor that boots a Linux guest and hands it real PCI devices through VFIO.
 #[derive(Debug, Parser)]
-#[command(name = "ovmm", version, about, long_about = None)]
+#[command(name = "ovmm", version)]
 #[command(after_help = EXIT_STATUS_HELP)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
+    /// A subcommand; without one, ovmm runs a VM from the options below.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// VM options.
     #[command(flatten)]
     pub run: RunArgs,
@@ -23,12 +27,23 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+/// ovmm's subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Prepare and diagnose the host for passthrough: list, check, bind, restore.
+    Host {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: crate::host::HostCommand,
+    },
+}
+
 /// Options of the bare `ovmm` form, which boots a VM.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Guest kernel (x86_64: bzImage or ELF vmlinux).
-    #[arg(long, value_name = "PATH")]
-    pub kernel: PathBuf,
+    #[arg(long, value_name = "PATH", required = true)]
+    pub kernel: Option<PathBuf>,
     /// Initramfs to load for the guest.
     #[arg(long, value_name = "PATH")]
     pub initrd: Option<PathBuf>,
@@ -65,7 +80,7 @@ impl RunArgs {
     /// The request these arguments make.
     pub fn to_request(&self) -> VmRequest {
         VmRequest {
-            kernel: self.kernel.clone(),
+            kernel: self.kernel.clone().unwrap_or_default(),
             initrd: self.initrd.clone(),
             cmdline: self.cmdline.clone(),
             memory: self.memory.clone(),
@@ -101,6 +116,7 @@ mod tests {
             "none",
         ])
         .unwrap();
+        assert!(cli.command.is_none());
         assert_eq!(cli.verbose, 2);
         let r = cli.run.to_request();
         assert_eq!(r.kernel, PathBuf::from("/k"));
@@ -115,7 +131,15 @@ mod tests {
     #[test]
     fn kernel_is_required_and_unknown_options_fail() {
         assert!(Cli::try_parse_from(["ovmm"]).is_err());
+        assert!(Cli::try_parse_from(["ovmm", "--memory", "1G"]).is_err());
         assert!(Cli::try_parse_from(["ovmm", "--kernel", "/k", "--bogus"]).is_err());
         assert!(Cli::try_parse_from(["ovmm", "--kernel", "/k", "--cpus", "x"]).is_err());
+    }
+
+    #[test]
+    fn host_subcommand_needs_no_kernel() {
+        let cli = Cli::try_parse_from(["ovmm", "host", "list"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Host { .. })));
+        assert!(Cli::try_parse_from(["ovmm", "--kernel", "/k", "host", "list"]).is_err());
     }
 }

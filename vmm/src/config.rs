@@ -23,7 +23,9 @@ pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A size string such as `512M` did not parse.
-    #[error("invalid size '{0}': use a number with an optional K, M, G or T suffix, e.g. 512M or 2G")]
+    #[error(
+        "invalid size '{0}': use a number with an optional K, M, G or T suffix, e.g. 512M or 2G"
+    )]
     BadSize(String),
     /// Guest memory is too small or not page aligned.
     #[error("guest memory {0} bytes is too small: at least {min} MiB is needed", min = MIN_MEMORY >> 20)]
@@ -218,10 +220,12 @@ fn check_kernel(path: &Path) -> Result<(), ConfigError> {
             path: path.to_path_buf(),
             source,
         })?;
-    kernel_format(&head).map(|_| ()).map_err(|reason| ConfigError::BadKernel {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    })
+    kernel_format(&head)
+        .map(|_| ())
+        .map_err(|reason| ConfigError::BadKernel {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        })
 }
 
 /// Kernel image formats ovmm recognises.
@@ -251,7 +255,9 @@ pub fn kernel_format(head: &[u8]) -> Result<KernelFormat, &'static str> {
             return Ok(KernelFormat::Elf);
         }
         if is_arm64 {
-            return Err("it is an arm64 Image; this ovmm boots x86_64 kernels (bzImage or ELF vmlinux)");
+            return Err(
+                "it is an arm64 Image; this ovmm boots x86_64 kernels (bzImage or ELF vmlinux)",
+            );
         }
         Err("neither a bzImage (no 'HdrS' setup header) nor an ELF vmlinux")
     } else {
@@ -336,7 +342,10 @@ mod tests {
         req.cpus = Some(2);
         req.initrd = Some("/nonexistent/initrd.img".into());
         let e = VmConfig::validate(&req).unwrap_err().to_string();
-        assert!(e.contains("initrd") && e.contains("/nonexistent/initrd.img"), "{e}");
+        assert!(
+            e.contains("initrd") && e.contains("/nonexistent/initrd.img"),
+            "{e}"
+        );
 
         let corrupt = temp_file("corrupt", &[0x55; 4096]);
         req.initrd = None;

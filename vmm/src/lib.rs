@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod host;
 pub mod memory;
 pub mod runner;
 pub mod signals;

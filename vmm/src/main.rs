@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vmm::cli::Cli;
+use vmm::cli::{Cli, Command};
 use vmm::config::VmConfig;
 use vmm::runner::{self, Outcome, RunError};
 
@@ -16,6 +16,9 @@ const EXIT_FAILURE: u8 = 1;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Some(Command::Host { cmd }) = &cli.command {
+        return ExitCode::from(vmm::host::run(cmd).clamp(0, 255) as u8);
+    }
     let config = match VmConfig::validate(&cli.run.to_request()) {
         Ok(c) => c,
         Err(e) => return fail(EXIT_USAGE, &e),

@@ -106,7 +106,9 @@ pub fn run(config: &VmConfig) -> Result<Outcome, RunError> {
         boot += 1;
         log::info!("booting the guest (boot {boot})");
         let running = Vm::build(config, &ctx)?.start(failures.clone())?;
-        let ending = wait(&running, &requests, &failures, &signals, deadline, &mut input)?;
+        let ending = wait(
+            &running, &requests, &failures, &signals, deadline, &mut input,
+        )?;
         running.stop();
         match ending {
             Ending::Guest(GuestRequest::Reset) if !config.no_reboot => {
@@ -182,14 +184,14 @@ fn wait(
         input: input.take().map(|i| i.attach(running.serial().clone())),
         ending: None,
     }));
-    let mut em: EventManager<Subscriber> =
-        EventManager::new().map_err(|e| RunError::Host {
-            what: "cannot create the event loop",
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    let mut em: EventManager<Subscriber> = EventManager::new().map_err(|e| RunError::Host {
+        what: "cannot create the event loop",
+        source: std::io::Error::other(e.to_string()),
+    })?;
     em.add_subscriber(control.clone());
     loop {
-        if let Some(ending) = lock(&control).ending.take() {
+        let ending = lock(&control).ending.take();
+        if let Some(ending) = ending {
             *input = lock(&control).input.take().map(AttachedInput::detach);
             return Ok(ending);
         }
@@ -373,7 +375,14 @@ impl AttachedInput {
         if n <= 0 {
             let err = std::io::Error::last_os_error();
             if n == 0 || err.kind() != std::io::ErrorKind::Interrupted {
-                log::debug!("console input ended ({})", if n == 0 { "end of file".to_string() } else { err.to_string() });
+                log::debug!(
+                    "console input ended ({})",
+                    if n == 0 {
+                        "end of file".to_string()
+                    } else {
+                        err.to_string()
+                    }
+                );
                 self.state.eof = true;
                 let _ = ops.remove(Events::new(&StdinFd, EventSet::IN));
             }

@@ -140,7 +140,9 @@ pub fn handle_exit(
         VcpuExit::FailEntry(reason, cpu) => {
             return Err(VcpuError::GuestFault {
                 id,
-                reason: format!("KVM could not enter the guest (hardware reason {reason:#x}, host cpu {cpu})"),
+                reason: format!(
+                    "KVM could not enter the guest (hardware reason {reason:#x}, host cpu {cpu})"
+                ),
             });
         }
         VcpuExit::InternalError => {
@@ -199,8 +201,7 @@ fn install_kick_handler() -> Result<(), VcpuError> {
     static ONCE: Once = Once::new();
     static RESULT: Mutex<Option<vmm_sys_util::errno::Error>> = Mutex::new(None);
     ONCE.call_once(|| {
-        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), kick_handler)
-        {
+        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), kick_handler) {
             *RESULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
         }
     });
@@ -376,10 +377,23 @@ mod tests {
         let a = handle_exit(0, VcpuExit::IoIn(0x3fa, &mut data), &io, &req, &mut log).unwrap();
         assert_eq!((a, data), (ExitAction::Continue, [0x42]));
         handle_exit(0, VcpuExit::IoOut(0x3f9, &[7]), &io, &req, &mut log).unwrap();
-        handle_exit(0, VcpuExit::MmioWrite(0xd000_0010, &[1, 2, 3, 4]), &io, &req, &mut log)
-            .unwrap();
+        handle_exit(
+            0,
+            VcpuExit::MmioWrite(0xd000_0010, &[1, 2, 3, 4]),
+            &io,
+            &req,
+            &mut log,
+        )
+        .unwrap();
         let mut wide = [0u8; 4];
-        handle_exit(0, VcpuExit::MmioRead(0xd000_0001, &mut wide), &io, &req, &mut log).unwrap();
+        handle_exit(
+            0,
+            VcpuExit::MmioRead(0xd000_0001, &mut wide),
+            &io,
+            &req,
+            &mut log,
+        )
+        .unwrap();
         assert_eq!(wide, [0x41; 4]);
         assert_eq!(
             dev.lock().unwrap().0,
@@ -390,7 +404,14 @@ mod tests {
         handle_exit(0, VcpuExit::IoIn(0x80, &mut data), &io, &req, &mut log).unwrap();
         assert_eq!(data, [0xff]);
         wide = [9; 4];
-        handle_exit(0, VcpuExit::MmioRead(0x1000, &mut wide), &io, &req, &mut log).unwrap();
+        handle_exit(
+            0,
+            VcpuExit::MmioRead(0x1000, &mut wide),
+            &io,
+            &req,
+            &mut log,
+        )
+        .unwrap();
         assert_eq!(wide, [0; 4]);
         assert_eq!(req.take(), None);
     }

@@ -120,9 +120,12 @@ fn elf_kernel(name: &str, code: &[u8]) -> PathBuf {
     const CODE_OFFSET: u64 = 0x1000;
     let mut elf = vec![0u8; CODE_OFFSET as usize];
     elf[..16].copy_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    let put16 = |b: &mut Vec<u8>, at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    let put64 = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let put16 =
+        |b: &mut Vec<u8>, at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put64 =
+        |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
     put16(&mut elf, 16, 2); // ET_EXEC
     put16(&mut elf, 18, 0x3e); // EM_X86_64
     put32(&mut elf, 20, 1);
@@ -132,7 +135,7 @@ fn elf_kernel(name: &str, code: &[u8]) -> PathBuf {
     put16(&mut elf, 54, 56); // e_phentsize
     put16(&mut elf, 56, 1); // e_phnum
     put16(&mut elf, 58, 64); // e_shentsize
-    // Program header: one PT_LOAD segment.
+                             // Program header: one PT_LOAD segment.
     put32(&mut elf, 64, 1);
     put32(&mut elf, 68, 5); // R+X
     put64(&mut elf, 72, CODE_OFFSET);

@@ -147,10 +147,7 @@ impl Vm {
     pub fn start(mut self, failures: Arc<VcpuFailures>) -> Result<RunningVm, BuildError> {
         let vcpus = std::mem::take(&mut self.vcpus);
         let threads = VcpuSet::start(vcpus, self.io.clone(), self.requests.clone(), failures)?;
-        Ok(RunningVm {
-            threads,
-            vm: self,
-        })
+        Ok(RunningVm { threads, vm: self })
     }
 
     /// The VM file descriptor (for device wiring that needs KVM).

@@ -5,6 +5,10 @@
 use std::fs::File;
 use std::sync::{Arc, Mutex};
 
+use arch::x86_64::layout::{
+    ACPI_PM_BASE, ACPI_PM_LEN, COM1_PORT, COM_PORT_LEN, I8042_DATA_PORT, RTC_PORT, RTC_PORT_LEN,
+    TEST_EXIT_PORT, TEST_EXIT_PORT_LEN,
+};
 use arch::x86_64::{acpi, boot, cpuid, layout, regs};
 use devices::bus::SharedDevice;
 use devices::legacy::{AcpiPmDevice, Cmos, I8042Device, SerialDevice, TestExitDevice};
@@ -81,28 +85,28 @@ pub fn create_devices(
         })?;
     let serial = Arc::new(Mutex::new(SerialDevice::new(irq, console)));
     io.pio
-        .insert(serial.clone(), layout::SERIAL_PORT, layout::SERIAL_PORT_LEN)
+        .insert(serial.clone(), COM1_PORT.into(), COM_PORT_LEN.into())
         .map_err(device_error("the serial port"))?;
 
     let (below, above) = split_memory(config.memory);
     let cmos: SharedDevice = Arc::new(Mutex::new(Cmos::new(below, above)));
     io.pio
-        .insert(cmos, layout::CMOS_PORT, layout::CMOS_PORT_LEN)
+        .insert(cmos, RTC_PORT.into(), RTC_PORT_LEN.into())
         .map_err(device_error("the CMOS RTC"))?;
 
     let i8042: SharedDevice = Arc::new(Mutex::new(I8042Device::new(requests.clone())));
     io.pio
-        .insert(i8042, layout::I8042_PORT, layout::I8042_PORT_LEN)
+        .insert(i8042, I8042_DATA_PORT.into(), I8042Device::LEN)
         .map_err(device_error("the i8042 controller"))?;
 
     let pm: SharedDevice = Arc::new(Mutex::new(AcpiPmDevice::new(requests.clone())));
     io.pio
-        .insert(pm, layout::ACPI_PM_BASE, layout::ACPI_PM_LEN)
+        .insert(pm, ACPI_PM_BASE.into(), ACPI_PM_LEN.into())
         .map_err(device_error("the ACPI power registers"))?;
 
     let exit: SharedDevice = Arc::new(Mutex::new(TestExitDevice::new(requests.clone())));
     io.pio
-        .insert(exit, layout::TEST_EXIT_PORT, 1)
+        .insert(exit, TEST_EXIT_PORT.into(), TEST_EXIT_PORT_LEN.into())
         .map_err(device_error("the test-exit port"))?;
     Ok(serial)
 }
@@ -125,35 +129,41 @@ pub fn load_boot_description(
     mem: &GuestMemory,
     config: &VmConfig,
 ) -> Result<GuestAddress, BuildError> {
-    let (entry, setup_header) = load_kernel(mem, config)?;
+    let kernel = load_kernel(mem, config)?;
     let cmdline = load_cmdline(mem, &config.cmdline)?;
     let initrd = match &config.initrd {
-        Some(path) => Some(load_initrd(mem, config, path, setup_header.as_ref())?),
+        Some(path) => Some(load_initrd(mem, config, path, &kernel)?),
         None => None,
     };
-    let platform = acpi::AcpiPlatform::new(config.cpus);
-    let tables = acpi::build_tables(&platform, layout::ACPI_TABLES_START)
+    let mut platform = acpi::AcpiPlatform::new(config.cpus);
+    // ovmm's i8042 is only the reset line, not a keyboard controller: leaving it out of the
+    // tables keeps Linux from probing it (and waiting for a self-test answer at boot).
+    platform.i8042 = None;
+    let tables = acpi::build_tables(&platform, layout::ACPI_START)
         .map_err(|e| BuildError::Platform(e.to_string()))?;
-    let rsdp = acpi::write_tables(mem, &tables, layout::ACPI_TABLES_START)
-        .map_err(|e| BuildError::Platform(e.to_string()))?;
+    let rsdp = acpi::write_tables(mem, &tables).map_err(|e| BuildError::Platform(e.to_string()))?;
     let params = boot::BootConfig {
-        setup_header,
+        setup_header: kernel.setup_header,
         cmdline_addr: layout::CMDLINE_START,
         cmdline_size: cmdline,
         initrd,
         rsdp: Some(rsdp),
-        ram: ram_regions(config.memory),
+        ram_regions: ram_regions(config.memory),
     };
     boot::configure_system(mem, &params).map_err(|e| BuildError::Platform(e.to_string()))?;
-    Ok(entry)
+    Ok(kernel.entry)
 }
 
 type SetupHeader = linux_loader::loader::bootparam::setup_header;
 
-fn load_kernel(
-    mem: &GuestMemory,
-    config: &VmConfig,
-) -> Result<(GuestAddress, Option<SetupHeader>), BuildError> {
+/// Where the kernel landed.
+struct LoadedKernel {
+    entry: GuestAddress,
+    end: GuestAddress,
+    setup_header: Option<SetupHeader>,
+}
+
+fn load_kernel(mem: &GuestMemory, config: &VmConfig) -> Result<LoadedKernel, BuildError> {
     let path = &config.kernel;
     let bad = |e: &dyn std::fmt::Display| {
         BuildError::Load(format!("cannot load kernel '{}': {e}", path.display()))
@@ -161,21 +171,28 @@ fn load_kernel(
     let mut file = File::open(path).map_err(|e| bad(&e))?;
     match BzImage::load(mem, None, &mut file, Some(layout::HIMEM_START)) {
         // The 64-bit entry point of a bzImage is 0x200 past its protected-mode start.
-        Ok(r) => Ok((r.kernel_load.unchecked_add(0x200), r.setup_header)),
+        Ok(r) => Ok(LoadedKernel {
+            entry: r.kernel_load.unchecked_add(0x200),
+            end: GuestAddress(r.kernel_end),
+            setup_header: r.setup_header,
+        }),
         Err(loader::Error::Bzimage(loader::bzimage::Error::InvalidBzImage)) => {
-            let r = Elf::load(mem, None, &mut file, Some(layout::HIMEM_START))
-                .map_err(|e| bad(&e))?;
-            Ok((r.kernel_load, None))
+            let r =
+                Elf::load(mem, None, &mut file, Some(layout::HIMEM_START)).map_err(|e| bad(&e))?;
+            Ok(LoadedKernel {
+                entry: r.kernel_load,
+                end: GuestAddress(r.kernel_end),
+                setup_header: None,
+            })
         }
         Err(e) => Err(bad(&e)),
     }
 }
 
 fn load_cmdline(mem: &GuestMemory, text: &str) -> Result<usize, BuildError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        BuildError::Load(format!("invalid kernel command line: {e}"))
-    };
-    let mut cmdline = Cmdline::new(layout::CMDLINE_MAX_SIZE).map_err(|e| bad(&e))?;
+    let bad =
+        |e: &dyn std::fmt::Display| BuildError::Load(format!("invalid kernel command line: {e}"));
+    let mut cmdline = Cmdline::new(layout::CMDLINE_MAX_SIZE as usize).map_err(|e| bad(&e))?;
     cmdline.insert_str(text).map_err(|e| bad(&e))?;
     loader::load_cmdline(mem, layout::CMDLINE_START, &cmdline).map_err(|e| bad(&e))?;
     // boot_params.cmdline_size counts the terminating NUL.
@@ -186,15 +203,15 @@ fn load_initrd(
     mem: &GuestMemory,
     config: &VmConfig,
     path: &std::path::Path,
-    header: Option<&SetupHeader>,
+    kernel: &LoadedKernel,
 ) -> Result<(GuestAddress, u64), BuildError> {
     let bad = |e: &dyn std::fmt::Display| {
         BuildError::Load(format!("cannot load initrd '{}': {e}", path.display()))
     };
     let mut file = File::open(path).map_err(|e| bad(&e))?;
     let size = file.metadata().map_err(|e| bad(&e))?.len();
-    let max = header.map(|h| h.initrd_addr_max);
-    let addr = boot::initrd_address(&ram_regions(config.memory), size, max)
+    let max = kernel.setup_header.map(|h| h.initrd_addr_max);
+    let addr = boot::initrd_address(&ram_regions(config.memory), kernel.end, size, max)
         .map_err(|e| bad(&e))?;
     mem.read_exact_volatile_from(addr, &mut file, size as usize)
         .map_err(|e| bad(&e))?;
@@ -244,9 +261,8 @@ fn configure_vcpu(
     cpuid::configure_cpuid(&mut cpuid, id, count);
     vcpu.set_cpuid2(&cpuid).map_err(err("set CPUID"))?;
 
-    let msrs = Msrs::from_entries(&regs::boot_msrs()).map_err(|_| BuildError::Platform(
-        "too many boot MSRs".to_string(),
-    ))?;
+    let msrs = Msrs::from_entries(&regs::boot_msrs())
+        .map_err(|_| BuildError::Platform("too many boot MSRs".to_string()))?;
     let written = vcpu.set_msrs(&msrs).map_err(err("set MSRs"))?;
     if written != msrs.as_slice().len() {
         log::warn!(
@@ -263,11 +279,11 @@ fn configure_vcpu(
         vcpu.set_regs(&regs::boot_regs(entry))
             .map_err(err("set registers"))?;
         let mut sregs = vcpu.get_sregs().map_err(err("read special registers"))?;
-        regs::setup_long_mode(mem, &mut sregs)
-            .map_err(|e| BuildError::Platform(e.to_string()))?;
+        regs::setup_long_mode(mem, &mut sregs).map_err(|e| BuildError::Platform(e.to_string()))?;
         vcpu.set_sregs(&sregs)
             .map_err(err("set special registers"))?;
-        vcpu.set_fpu(&regs::boot_fpu()).map_err(err("set FPU state"))?;
+        vcpu.set_fpu(&regs::boot_fpu())
+            .map_err(err("set FPU state"))?;
     }
     Ok(())
 }

@@ -1,0 +1,221 @@
+//! [`VfioBackend`] over the kernel: a `vfio_ioctls::VfioDevice` (opened by the VMM through
+//! a container and group, or iommufd) plus a duplicate of its fd.
+//!
+//! vfio-ioctls 0.10 only logs failed region reads and writes and ignores the result of
+//! VFIO_DEVICE_RESET, so this backend reads and writes regions with pread/pwrite on the
+//! device fd and issues the reset ioctls itself, to report real errors.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::FileExt;
+
+use vfio_bindings::bindings::vfio::{vfio_device_info, VFIO_DEVICE_FLAGS_RESET};
+use vfio_ioctls::{VfioDevice, VfioRegionInfoCap};
+use vmm_sys_util::eventfd::EventFd;
+
+use super::backend::{
+    IrqInfo, RegionInfo, SparseArea, VfioBackend, VfioBackendError, INTX_IRQ, REGION_READ,
+    REGION_WRITE,
+};
+
+/// Ioctl numbers vfio-ioctls does not export.
+mod nr {
+    use vfio_bindings::bindings::vfio::{VFIO_BASE, VFIO_TYPE};
+
+    vmm_sys_util::ioctl_io_nr!(VFIO_DEVICE_GET_INFO, u32::from(VFIO_TYPE), VFIO_BASE + 7);
+    vmm_sys_util::ioctl_io_nr!(VFIO_DEVICE_RESET, u32::from(VFIO_TYPE), VFIO_BASE + 11);
+}
+
+/// A VFIO device opened through vfio-ioctls.
+pub struct VfioIoctlsBackend {
+    device: VfioDevice,
+    file: File,
+}
+
+impl VfioIoctlsBackend {
+    /// Wraps `device`; duplicates its fd for pread/pwrite, ioctls and mmap.
+    pub fn new(device: VfioDevice) -> io::Result<Self> {
+        // SAFETY: `device` owns this fd and keeps it open for the duration of the borrow,
+        // which ends when the duplicate is made.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(device.as_raw_fd()) };
+        let file = File::from(borrowed.try_clone_to_owned()?);
+        Ok(VfioIoctlsBackend { device, file })
+    }
+
+    /// The vfio-ioctls device, for what this interface does not cover (DMA mapping is done
+    /// on the container, not here).
+    pub fn device(&self) -> &VfioDevice {
+        &self.device
+    }
+
+    fn check(
+        &self,
+        op: &'static str,
+        index: u32,
+        offset: u64,
+        len: usize,
+        flag: u32,
+    ) -> Result<u64, VfioBackendError> {
+        let out_of_range = || VfioBackendError::OutOfRange {
+            op,
+            index,
+            offset,
+            len,
+        };
+        let end = offset.checked_add(len as u64).ok_or_else(out_of_range)?;
+        if end > self.device.get_region_size(index)
+            || self.device.get_region_flags(index) & flag == 0
+        {
+            return Err(out_of_range());
+        }
+        Ok(self.device.get_region_offset(index) + offset)
+    }
+
+    fn device_flags(&self) -> io::Result<u32> {
+        let mut info = vfio_device_info {
+            argsz: std::mem::size_of::<vfio_device_info>() as u32,
+            ..Default::default()
+        };
+        // SAFETY: VFIO_DEVICE_GET_INFO writes at most `argsz` bytes into `info`, which we own
+        // and which lives through the call; the fd is a VFIO device fd.
+        let ret = unsafe {
+            vmm_sys_util::ioctl::ioctl_with_mut_ref(
+                &self.file,
+                nr::VFIO_DEVICE_GET_INFO(),
+                &mut info,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(info.flags)
+    }
+}
+
+fn irq_error(
+    op: &'static str,
+    index: u32,
+    count: usize,
+    e: vfio_ioctls::VfioError,
+) -> VfioBackendError {
+    VfioBackendError::Irq {
+        op,
+        index,
+        count,
+        source: io::Error::other(e),
+    }
+}
+
+impl VfioBackend for VfioIoctlsBackend {
+    fn region_info(&self, index: u32) -> RegionInfo {
+        let mut info = RegionInfo {
+            size: self.device.get_region_size(index),
+            flags: self.device.get_region_flags(index),
+            file_offset: self.device.get_region_offset(index),
+            sparse_areas: None,
+            msix_mappable: false,
+        };
+        if info.size == 0 {
+            return info;
+        }
+        for cap in self.device.get_region_caps(index) {
+            match cap {
+                VfioRegionInfoCap::SparseMmap(sparse) => {
+                    info.sparse_areas = Some(
+                        sparse
+                            .areas
+                            .iter()
+                            .map(|a| SparseArea {
+                                offset: a.offset,
+                                size: a.size,
+                            })
+                            .collect(),
+                    );
+                }
+                VfioRegionInfoCap::MsixMappable => info.msix_mappable = true,
+                _ => {}
+            }
+        }
+        info
+    }
+
+    fn region_read(
+        &self,
+        index: u32,
+        offset: u64,
+        data: &mut [u8],
+    ) -> Result<(), VfioBackendError> {
+        let at = self.check("read", index, offset, data.len(), REGION_READ)?;
+        self.file
+            .read_exact_at(data, at)
+            .map_err(|source| VfioBackendError::Access {
+                op: "read",
+                index,
+                offset,
+                len: data.len(),
+                source,
+            })
+    }
+
+    fn region_write(&self, index: u32, offset: u64, data: &[u8]) -> Result<(), VfioBackendError> {
+        let at = self.check("write", index, offset, data.len(), REGION_WRITE)?;
+        self.file
+            .write_all_at(data, at)
+            .map_err(|source| VfioBackendError::Access {
+                op: "write",
+                index,
+                offset,
+                len: data.len(),
+                source,
+            })
+    }
+
+    fn irq_info(&self, index: u32) -> Option<IrqInfo> {
+        self.device.get_irq_info(index).map(|irq| IrqInfo {
+            count: irq.count,
+            flags: irq.flags,
+        })
+    }
+
+    fn enable_irq(&self, index: u32, fds: &[&EventFd]) -> Result<(), VfioBackendError> {
+        self.device
+            .enable_irq(index, fds.to_vec())
+            .map_err(|e| irq_error("enable", index, fds.len(), e))
+    }
+
+    fn disable_irq(&self, index: u32) -> Result<(), VfioBackendError> {
+        self.device
+            .disable_irq(index)
+            .map_err(|e| irq_error("disable", index, 0, e))
+    }
+
+    fn set_intx_unmask_fd(&self, fd: &EventFd) -> Result<(), VfioBackendError> {
+        self.device
+            .set_irq_resample_fd(INTX_IRQ, vec![fd])
+            .map_err(|e| irq_error("set unmask fd", INTX_IRQ, 1, e))
+    }
+
+    fn unmask_intx(&self) -> Result<(), VfioBackendError> {
+        self.device
+            .unmask_irq(INTX_IRQ)
+            .map_err(|e| irq_error("unmask", INTX_IRQ, 0, e))
+    }
+
+    fn reset(&self) -> Result<bool, VfioBackendError> {
+        let flags = self.device_flags().map_err(VfioBackendError::Reset)?;
+        if flags & VFIO_DEVICE_FLAGS_RESET == 0 {
+            return Ok(false);
+        }
+        // SAFETY: VFIO_DEVICE_RESET takes no argument; the fd is a VFIO device fd.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl(&self.file, nr::VFIO_DEVICE_RESET()) };
+        if ret < 0 {
+            return Err(VfioBackendError::Reset(io::Error::last_os_error()));
+        }
+        Ok(true)
+    }
+
+    fn device_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.file.as_fd())
+    }
+}
