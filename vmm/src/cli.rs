@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// Stop the guest after SECS seconds and exit with status 124.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Pass a host PCI function through: 0000:01:00.0, 01:00.0 or a sysfs path, then options:
+    /// intx=on hides MSI/MSI-X so the guest uses INTx. Repeat for more devices.
+    #[arg(long, value_name = "DEVICE[,OPT=VAL...]")]
+    pub vfio: Vec<String>,
 }
 
 const EXIT_STATUS_HELP: &str = "\
@@ -88,6 +92,7 @@ impl RunArgs {
             serial: self.serial.clone(),
             no_reboot: self.no_reboot,
             timeout: self.timeout,
+            vfio: self.vfio.clone(),
         }
     }
 }

@@ -61,6 +61,17 @@ pub enum ConfigError {
     /// A timeout of zero seconds.
     #[error("--timeout must be at least 1 second")]
     ZeroTimeout,
+    /// A `--vfio` value that does not parse.
+    #[error("invalid --vfio '{value}': {reason}")]
+    BadVfio {
+        /// The whole value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The same host device named twice.
+    #[error("--vfio {0} is given twice")]
+    DuplicateVfio(String),
 }
 
 /// Where the guest's serial console goes.
@@ -88,6 +99,67 @@ impl SerialConfig {
     }
 }
 
+/// One host PCI function to pass through (`--vfio DEVICE[,opt=val...]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VfioConfig {
+    /// Its sysfs directory (`/sys/bus/pci/devices/0000:01:00.0`).
+    pub sysfs: PathBuf,
+    /// Its host address, for messages (`0000:01:00.0`).
+    pub label: String,
+    /// `intx=on`: hide MSI and MSI-X so the guest driver uses INTx.
+    pub intx_only: bool,
+}
+
+impl VfioConfig {
+    /// Parses `DEVICE[,intx=on|off]`; DEVICE is `0000:01:00.0`, `01:00.0` or a sysfs path.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let bad = |reason: String| ConfigError::BadVfio {
+            value: value.to_string(),
+            reason,
+        };
+        let mut parts = value.split(',');
+        let device = parts.next().unwrap_or_default();
+        let (sysfs, bdf) = if device.contains('/') {
+            let path = PathBuf::from(device);
+            let bdf = crate::host::bdf::last_in_path(&path).ok_or_else(|| {
+                bad(format!(
+                    "'{device}' does not end in a PCI address such as 0000:01:00.0"
+                ))
+            })?;
+            (path, bdf)
+        } else {
+            let bdf: crate::host::Bdf = device.parse().map_err(|e| bad(format!("{e}")))?;
+            (Path::new("/").join(bdf.sysfs_dir()), bdf)
+        };
+        let mut cfg = VfioConfig {
+            sysfs,
+            label: bdf.to_string(),
+            intx_only: false,
+        };
+        for opt in parts {
+            let (key, val) = opt
+                .split_once('=')
+                .ok_or_else(|| bad(format!("option '{opt}' is not key=value")))?;
+            match key {
+                "intx" => {
+                    cfg.intx_only = parse_switch(val)
+                        .ok_or_else(|| bad(format!("intx={val}: use on or off")))?
+                }
+                _ => return Err(bad(format!("unknown option '{key}' (known: intx)"))),
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_switch(v: &str) -> Option<bool> {
+    match v {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// Everything needed to build and run one VM, checked.
 #[derive(Clone, Debug)]
 pub struct VmConfig {
@@ -107,6 +179,8 @@ pub struct VmConfig {
     pub no_reboot: bool,
     /// Stop the guest after this long (exit status 124).
     pub timeout: Option<Duration>,
+    /// Host devices to pass through.
+    pub vfio: Vec<VfioConfig>,
 }
 
 /// The user's request before validation (what the CLI or a config file produce).
@@ -128,6 +202,8 @@ pub struct VmRequest {
     pub no_reboot: bool,
     /// `--timeout` in seconds
     pub timeout: Option<u64>,
+    /// `--vfio`, unparsed, in order
+    pub vfio: Vec<String>,
 }
 
 impl VmConfig {
@@ -158,6 +234,14 @@ impl VmConfig {
         if req.timeout == Some(0) {
             return Err(ConfigError::ZeroTimeout);
         }
+        let mut vfio: Vec<VfioConfig> = Vec::new();
+        for v in &req.vfio {
+            let cfg = VfioConfig::parse(v)?;
+            if vfio.iter().any(|o| o.label == cfg.label) {
+                return Err(ConfigError::DuplicateVfio(cfg.label));
+            }
+            vfio.push(cfg);
+        }
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -170,6 +254,7 @@ impl VmConfig {
             serial,
             no_reboot: req.no_reboot,
             timeout: req.timeout.map(Duration::from_secs),
+            vfio,
         })
     }
 }
@@ -287,6 +372,33 @@ mod tests {
         assert_eq!(parse_size("64K").unwrap(), 64 << 10);
         for bad in ["", "M", "12Q", "-1G", "1.5G", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn vfio_values() {
+        let c = VfioConfig::parse("01:00.0").unwrap();
+        assert_eq!(c.label, "0000:01:00.0");
+        assert_eq!(c.sysfs, PathBuf::from("/sys/bus/pci/devices/0000:01:00.0"));
+        assert!(!c.intx_only);
+        let c = VfioConfig::parse("0001:02:1f.7,intx=on").unwrap();
+        assert_eq!((c.label.as_str(), c.intx_only), ("0001:02:1f.7", true));
+        let c = VfioConfig::parse("/sys/devices/pci0000:00/0000:00:03.0,intx=off").unwrap();
+        assert_eq!(c.label, "0000:00:03.0");
+        assert_eq!(
+            c.sysfs,
+            PathBuf::from("/sys/devices/pci0000:00/0000:00:03.0")
+        );
+        for (bad, needle) in [
+            ("01:00", "not a PCI address"),
+            ("zz:00.0", "not a PCI address"),
+            ("01:00.0,intx=maybe", "use on or off"),
+            ("01:00.0,rombar", "not key=value"),
+            ("01:00.0,speed=9", "unknown option 'speed'"),
+            ("/tmp/nothing", "does not end in a PCI address"),
+        ] {
+            let e = VfioConfig::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(needle) && e.contains(bad), "{bad}: {e}");
         }
     }
 

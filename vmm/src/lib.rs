@@ -16,9 +16,12 @@
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod interrupt;
 pub mod memory;
+pub mod pci;
 pub mod runner;
 pub mod signals;
 pub mod terminal;
 pub mod vcpu;
+pub mod vfio;
 pub mod vm;

@@ -346,9 +346,31 @@ impl AttachedInput {
     }
 
     fn watch_stdin(&mut self, ops: &mut EventOps) {
-        if let Err(e) = ops.add(Events::new(&StdinFd, EventSet::IN)) {
-            log::warn!("cannot watch stdin, guest console input is off: {e}");
-            self.state.eof = true;
+        match ops.add(Events::new(&StdinFd, EventSet::IN)) {
+            Ok(()) => {}
+            // epoll refuses regular files and /dev/null: they are always readable, so read
+            // them to the end now and feed the guest at the UART's pace.
+            Err(event_manager::Error::Epoll(e)) if e.errno() == libc::EPERM => {
+                self.read_unpollable_stdin();
+                self.deliver();
+                self.throttle_or_watch(ops);
+            }
+            Err(e) => {
+                log::warn!("cannot watch stdin, guest console input is off: {e}");
+                self.state.eof = true;
+            }
+        }
+    }
+
+    fn read_unpollable_stdin(&mut self) {
+        let mut buf = Vec::new();
+        let mut stdin = std::io::stdin().lock();
+        if let Err(e) = std::io::Read::read_to_end(&mut stdin, &mut buf) {
+            log::warn!("cannot read stdin: {e}");
+        }
+        self.state.eof = true;
+        if self.state.filter(&buf) {
+            log::warn!("console escape in a non-terminal stdin ignored");
         }
     }
 

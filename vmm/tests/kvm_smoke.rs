@@ -162,6 +162,7 @@ fn config(kernel: PathBuf, console: PathBuf, cpus: u8) -> VmConfig {
         serial: SerialConfig::File(console),
         no_reboot: true,
         timeout: Some(Duration::from_secs(600)),
+        vfio: Vec::new(),
     }
 }
 

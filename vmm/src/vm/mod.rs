@@ -16,6 +16,7 @@ use crate::config::VmConfig;
 use crate::memory::{self, GuestMemory, MemoryError};
 use crate::vcpu::{IoBuses, VcpuError, VcpuFailures, VcpuSet};
 
+pub mod pci;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
@@ -70,13 +71,24 @@ pub enum BuildError {
     /// vCPU threads could not start.
     #[error(transparent)]
     Start(#[from] VcpuError),
+    /// A passthrough device could not be opened.
+    #[error(transparent)]
+    Vfio(#[from] crate::vfio::VfioError),
+    /// A BAR does not fit its window.
+    #[error(transparent)]
+    Placement(#[from] crate::pci::PlacementError),
 }
 
 impl BuildError {
     /// True when the error comes from what the user gave (kernel, initrd, sizes), not from
     /// the host: those are configuration errors (exit status 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, BuildError::Load(_))
+        matches!(
+            self,
+            BuildError::Load(_)
+                | BuildError::Placement(_)
+                | BuildError::Vfio(crate::vfio::VfioError::Preflight(_))
+        )
     }
 }
 
@@ -93,12 +105,13 @@ pub struct BuildContext {
 
 /// A VM that is built but whose vCPUs do not run yet.
 pub struct Vm {
-    // Field order is drop order: vCPUs and the VM fd go before the memory they map.
+    // Field order is drop order: vCPUs, buses and devices, then the VM fd, then the memory.
     vcpus: Vec<VcpuFd>,
     io: Arc<IoBuses>,
     serial: Arc<Mutex<SerialDevice>>,
+    pci: pci::PciSegment,
     requests: GuestRequests,
-    vm_fd: VmFd,
+    vm_fd: Arc<VmFd>,
     _kvm: Kvm,
     _memory: GuestMemory,
 }
@@ -117,12 +130,12 @@ impl Vm {
     /// Builds a VM from `config`.
     pub fn build(config: &VmConfig, ctx: &BuildContext) -> Result<Vm, BuildError> {
         let kvm = open_kvm()?;
-        let vm_fd = kvm.create_vm().map_err(|source| BuildError::KvmCall {
+        let vm_fd = Arc::new(kvm.create_vm().map_err(|source| BuildError::KvmCall {
             what: "create the VM",
             source,
-        })?;
+        })?);
         let memory = memory::create(&platform::ram_regions(config.memory))?;
-        memory::register(&vm_fd, &memory, 0)?;
+        let next_slot = memory::register(&vm_fd, &memory, 0)?;
         platform::create_irqchip(&vm_fd)?;
         let io = Arc::new(IoBuses::default());
         let console = (ctx.console)().map_err(|e| BuildError::Device {
@@ -130,12 +143,14 @@ impl Vm {
             reason: e.to_string(),
         })?;
         let serial = platform::create_devices(&vm_fd, &io, config, &ctx.requests, console)?;
-        let entry = platform::load_boot_description(&memory, config)?;
+        let pci = platform::create_pci(&kvm, &vm_fd, &io, &memory, config, next_slot)?;
+        let entry = platform::load_boot_description(&memory, config, &pci)?;
         let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, entry)?;
         Ok(Vm {
             vcpus,
             io,
             serial,
+            pci,
             requests: ctx.requests.clone(),
             vm_fd,
             _kvm: kvm,
@@ -153,6 +168,11 @@ impl Vm {
     /// The VM file descriptor (for device wiring that needs KVM).
     pub fn vm_fd(&self) -> &VmFd {
         &self.vm_fd
+    }
+
+    /// The PCI segment (root complex and passthrough devices).
+    pub fn pci(&self) -> &pci::PciSegment {
+        &self.pci
     }
 }
 

@@ -20,6 +20,7 @@ use linux_loader::loader::{self, BzImage, Elf, KernelLoader};
 use vm_memory::{Address, Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
+use super::pci::{PciPlatform, PciSegment};
 use super::BuildError;
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
@@ -123,11 +124,68 @@ fn split_memory(size: u64) -> (u64, u64) {
         })
 }
 
+/// The guest's physical address width, from KVM's CPUID leaf 0x8000_0008 (36 if absent).
+fn guest_phys_bits(kvm: &Kvm) -> Result<u8, BuildError> {
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|source| BuildError::KvmCall {
+            what: "read the supported CPUID",
+            source,
+        })?;
+    Ok(cpuid
+        .as_slice()
+        .iter()
+        .find(|e| e.function == 0x8000_0008)
+        .map(|e| (e.eax & 0xff) as u8)
+        .filter(|&b| b >= 32)
+        .unwrap_or(36))
+}
+
+/// INTA of slot `s` goes to IOAPIC pin 16 + (s mod 8): level-triggered, shared per 8 slots.
+fn intx_gsi(slot: u8) -> u32 {
+    16 + u32::from(slot % 8)
+}
+
+/// The PCI root complex (0xCF8 and ECAM) and the `--vfio` devices on it.
+pub fn create_pci(
+    kvm: &Kvm,
+    vm: &Arc<VmFd>,
+    io: &Arc<IoBuses>,
+    mem: &GuestMemory,
+    config: &VmConfig,
+    first_slot: u32,
+) -> Result<PciSegment, BuildError> {
+    let ram_end = ram_regions(config.memory)
+        .iter()
+        .map(|(a, s)| a.raw_value() + s)
+        .max()
+        .unwrap_or(0);
+    let platform = PciPlatform {
+        ecam: (layout::PCI_ECAM_START.raw_value(), layout::PCI_ECAM_SIZE),
+        config_io_port: Some(layout::PCI_CONFIG_IO_PORT.into()),
+        io: crate::pci::Window {
+            name: "I/O window",
+            start: 0x1000,
+            size: 0xf000,
+        },
+        mmio32: crate::pci::Window {
+            name: "32-bit MMIO window",
+            start: layout::PCI_MMIO32_START.raw_value(),
+            size: layout::PCI_MMIO32_SIZE,
+        },
+        mmio64_floor: ram_end.max(layout::HIGH_RAM_START.raw_value()),
+        addr_limit: 1u64 << guest_phys_bits(kvm)?,
+        intx_gsi,
+    };
+    super::pci::create(vm, io, mem, config, first_slot, &platform)
+}
+
 /// Loads the kernel, initrd and command line, writes the ACPI tables and the boot params.
 /// Returns the 64-bit entry point.
 pub fn load_boot_description(
     mem: &GuestMemory,
     config: &VmConfig,
+    _pci: &PciSegment,
 ) -> Result<GuestAddress, BuildError> {
     let kernel = load_kernel(mem, config)?;
     let cmdline = load_cmdline(mem, &config.cmdline)?;
