@@ -1,8 +1,10 @@
-//! The x86 ACPI tables: RSDP, XSDT, FADT (hardware-reduced), MADT and DSDT.
+//! The x86 ACPI tables: RSDP, XSDT, FADT (hardware-reduced), MADT, DSDT and, with a PCI root,
+//! MCFG.
 //!
 //! [`build_tables`] turns a plain [`AcpiPlatform`] description into table bytes laid out from
-//! a base address (RSDP first, then DSDT, FADT, MADT, any extra tables, and the XSDT that
-//! points at them); [`write_tables`] copies them into guest memory. Nothing here touches KVM.
+//! a base address (RSDP first, then DSDT, FADT, MADT, MCFG when there is PCI, any extra
+//! tables, and the XSDT that points at them); [`write_tables`] copies them into guest memory.
+//! Nothing here touches KVM. The PCI root complex (MCFG, `PCI0`, INTx links) is in [`pci`].
 //!
 //! The platform is hardware-reduced ACPI: no PM1/GPE blocks and no SCI. Power-off and reset
 //! go through the FADT's sleep control and reset registers, which ovmm places in an I/O
@@ -25,7 +27,9 @@ use super::layout::{
 };
 
 mod dsdt;
+pub mod pci;
 pub use dsdt::dsdt;
+pub use pci::{PciError, PciRootDescription, PrtEntry};
 
 /// OEM id in every table header.
 pub const OEM_ID: [u8; 6] = *b"OVMM  ";
@@ -35,8 +39,10 @@ pub const OEM_REVISION: u32 = 1;
 const TABLE_ALIGN: u64 = 8;
 /// Size of an ACPI table header.
 const HEADER_LEN: usize = 36;
-/// Signatures ovmm generates itself; an extra table may not reuse them.
+/// Signatures ovmm always generates itself; an extra table may not reuse them.
 const GENERATED: [&str; 4] = ["XSDT", "FACP", "DSDT", "APIC"];
+/// Signature ovmm generates when the platform has PCI.
+const GENERATED_WITH_PCI: &str = "MCFG";
 
 /// An ISA device as the DSDT describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,12 +84,15 @@ pub struct AcpiPlatform {
     /// Complete tables appended as they are, each listed in the XSDT (for `--acpi-table`).
     /// Each must have a valid header and checksum and a signature ovmm does not generate.
     pub extra_tables: Vec<Vec<u8>>,
-    // A later issue adds `pci: Option<..>` here: MCFG and the PCI0 host bridge in the DSDT.
+    /// The PCI root complex: MCFG, and `PCI0` with its INTx links and `MBRS` in the DSDT.
+    /// `None` describes no PCI at all.
+    pub pci: Option<PciRootDescription>,
 }
 
 impl AcpiPlatform {
     /// ovmm's x86 platform with `num_cpus` vCPUs: COM1, RTC and i8042 at their usual ports
-    /// and IRQs, the PM block at [`ACPI_PM_BASE`], no extra tables.
+    /// and IRQs, the PM block at [`ACPI_PM_BASE`], no extra tables and no PCI (set
+    /// [`AcpiPlatform::pci`] to add it).
     pub fn new(num_cpus: u8) -> Self {
         AcpiPlatform {
             num_cpus,
@@ -107,6 +116,7 @@ impl AcpiPlatform {
                 s5_sleep_type: ACPI_S5_SLEEP_TYPE,
             },
             extra_tables: Vec::new(),
+            pci: None,
         }
     }
 }
@@ -175,6 +185,9 @@ pub enum AcpiError {
         /// What is wrong.
         problem: String,
     },
+    /// The PCI root description cannot be put in the tables.
+    #[error("ACPI tables cannot describe the PCI root: {0}")]
+    Pci(#[from] PciError),
     /// Writing a table into guest memory failed.
     #[error("cannot write ACPI table {signature} ({len} bytes) at {addr:#x}: {source}")]
     GuestMemory {
@@ -195,6 +208,9 @@ pub fn build_tables(p: &AcpiPlatform, base: GuestAddress) -> Result<AcpiTables, 
     if p.num_cpus == 0 {
         return Err(AcpiError::NoCpus);
     }
+    if let Some(pci) = &p.pci {
+        pci::check(pci, p)?;
+    }
     let mut placer = Placer {
         next: base.0 + Rsdp::len() as u64,
         tables: Vec::new(),
@@ -203,8 +219,11 @@ pub fn build_tables(p: &AcpiPlatform, base: GuestAddress) -> Result<AcpiTables, 
     let fadt_addr = placer.place("FACP", fadt(p, dsdt_addr));
     let madt_addr = placer.place("APIC", madt(p));
     let mut xsdt_entries = vec![fadt_addr, madt_addr];
+    if let Some(pci) = &p.pci {
+        xsdt_entries.push(placer.place("MCFG", pci::mcfg(pci)));
+    }
     for (index, table) in p.extra_tables.iter().enumerate() {
-        let signature = check_extra_table(index, table)?;
+        let signature = check_extra_table(index, table, p.pci.is_some())?;
         xsdt_entries.push(placer.place(&signature, table.clone()));
     }
     let xsdt_addr = placer.place("XSDT", xsdt(&xsdt_entries));
@@ -386,8 +405,9 @@ fn xsdt(entries: &[GuestAddress]) -> Vec<u8> {
     bytes
 }
 
-/// Checks an extra table's header; returns its signature.
-fn check_extra_table(index: usize, table: &[u8]) -> Result<String, AcpiError> {
+/// Checks an extra table's header (and that ovmm does not generate its signature, MCFG
+/// included when `with_pci`); returns its signature.
+fn check_extra_table(index: usize, table: &[u8], with_pci: bool) -> Result<String, AcpiError> {
     let signature = table
         .get(..4)
         .map(|s| String::from_utf8_lossy(s).into_owned())
@@ -416,7 +436,7 @@ fn check_extra_table(index: usize, table: &[u8]) -> Result<String, AcpiError> {
             checksum(table)
         )));
     }
-    if GENERATED.contains(&signature.as_str()) {
+    if GENERATED.contains(&signature.as_str()) || with_pci && signature == GENERATED_WITH_PCI {
         return Err(invalid("ovmm generates this table itself".to_string()));
     }
     Ok(signature)

@@ -100,6 +100,12 @@ pub const PCI_MMIO32_SIZE: u64 = 512 * MIB;
 pub const PCI_ECAM_START: GuestAddress = GuestAddress(PCI_MMIO32_START.0 + PCI_MMIO32_SIZE);
 /// ECAM size: 256 buses of 32 devices of 8 functions of 4 KiB.
 pub const PCI_ECAM_SIZE: u64 = 256 * MIB;
+/// ECAM bytes per bus: 32 devices of 8 functions of 4 KiB.
+pub const PCI_ECAM_BUS_SIZE: u64 = MIB;
+/// First port of the PCI I/O window for I/O BARs (the ports below belong to the platform).
+pub const PCI_IO_START: u16 = 0x1000;
+/// Number of ports of the PCI I/O window: 0x1000..=0xFFFF.
+pub const PCI_IO_SIZE: u16 = 0xf000;
 /// The KVM in-kernel IOAPIC's MMIO page.
 pub const IOAPIC_START: GuestAddress = GuestAddress(0xfec0_0000);
 /// Size of the IOAPIC's MMIO page.
@@ -156,6 +162,13 @@ pub const PCI_CONFIG_IO_PORT_LEN: u16 = 8;
 pub const SCI_IRQ: u32 = 9;
 /// The PIT's ISA IRQ 0 arrives on IOAPIC pin 2 in KVM (MADT interrupt source override).
 pub const PIT_GSI: u32 = 2;
+/// Number of pins of KVM's in-kernel IOAPIC: GSIs 0..24.
+pub const IOAPIC_NUM_PINS: u32 = 24;
+/// First GSI for PCI INTx: the IOAPIC pins above the 16 ISA IRQs (as on QEMU q35).
+pub const PCI_INTX_GSI_BASE: u32 = 16;
+/// Number of GSIs for PCI INTx (16..=23); the ACPI tables describe them level-triggered,
+/// active high.
+pub const PCI_INTX_GSI_COUNT: u32 = IOAPIC_NUM_PINS - PCI_INTX_GSI_BASE;
 
 /// Guest RAM regions for `mem_size` bytes of RAM: one region from 0 when it fits below
 /// [`MEM_32BIT_GAP_START`], otherwise 3 GiB from 0 and the rest from [`HIGH_RAM_START`].

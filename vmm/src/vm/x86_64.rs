@@ -141,9 +141,10 @@ fn guest_phys_bits(kvm: &Kvm) -> Result<u8, BuildError> {
         .unwrap_or(36))
 }
 
-/// INTA of slot `s` goes to IOAPIC pin 16 + (s mod 8): level-triggered, shared per 8 slots.
+/// INTA of slot `s` goes to IOAPIC pin 16 + (s mod 8): level-triggered, active high, shared
+/// by slots 8 apart (the ACPI `_PRT` describes exactly this).
 fn intx_gsi(slot: u8) -> u32 {
-    16 + u32::from(slot % 8)
+    layout::PCI_INTX_GSI_BASE + u32::from(slot) % layout::PCI_INTX_GSI_COUNT
 }
 
 /// The PCI root complex (0xCF8 and ECAM) and the `--vfio` devices on it.
@@ -165,8 +166,8 @@ pub fn create_pci(
         config_io_port: Some(layout::PCI_CONFIG_IO_PORT.into()),
         io: crate::pci::Window {
             name: "I/O window",
-            start: 0x1000,
-            size: 0xf000,
+            start: layout::PCI_IO_START.into(),
+            size: layout::PCI_IO_SIZE.into(),
         },
         mmio32: crate::pci::Window {
             name: "32-bit MMIO window",
@@ -185,7 +186,7 @@ pub fn create_pci(
 pub fn load_boot_description(
     mem: &GuestMemory,
     config: &VmConfig,
-    _pci: &PciSegment,
+    pci: &PciSegment,
 ) -> Result<GuestAddress, BuildError> {
     let kernel = load_kernel(mem, config)?;
     let cmdline = load_cmdline(mem, &config.cmdline)?;
@@ -197,6 +198,17 @@ pub fn load_boot_description(
     // ovmm's i8042 is only the reset line, not a keyboard controller: leaving it out of the
     // tables keeps Linux from probing it (and waiting for a self-test answer at boot).
     platform.i8042 = None;
+    platform.pci = Some(acpi::PciRootDescription::new(
+        pci.windows.mmio64.map(|w| (GuestAddress(w.start), w.size)),
+        pci.intx
+            .iter()
+            .map(|r| acpi::PrtEntry {
+                slot: r.slot,
+                pin: 0,
+                gsi: r.gsi,
+            })
+            .collect(),
+    ));
     let tables = acpi::build_tables(&platform, layout::ACPI_START)
         .map_err(|e| BuildError::Platform(e.to_string()))?;
     let rsdp = acpi::write_tables(mem, &tables).map_err(|e| BuildError::Platform(e.to_string()))?;

@@ -1,6 +1,6 @@
 //! The DSDT: the `_S5_` soft-off package and, under `\_SB_`, the ISA devices Linux's PNP layer
 //! should find (COM1, the CMOS RTC, the i8042 keyboard controller), each with `_HID`, `_UID`
-//! and a `_CRS` of its I/O ports and IRQ.
+//! and a `_CRS` of its I/O ports and IRQ, then, with PCI, the devices [`super::pci`] builds.
 
 use acpi_tables::aml::{
     Device, EISAName, Interrupt, Name, Package, Path, ResourceTemplate, Scope, IO, ZERO,
@@ -31,7 +31,9 @@ pub fn dsdt(p: &AcpiPlatform) -> Vec<u8> {
             isa_device(name, hid, dev, &mut devices);
         }
     }
-    // A later issue adds the PCI host bridge (PCI0 with _CRS, _PRT, _DSM) here.
+    if let Some(pci) = &p.pci {
+        super::pci::devices(pci, &mut devices);
+    }
     aml.extend(Scope::raw(Path::new("\\_SB_"), devices));
 
     let mut table = Sdt::new(

@@ -1,5 +1,6 @@
 //! Tests of the ACPI tables: structure, checksums and addresses parsed back from the bytes,
-//! the copy in guest memory, and `iasl -d` on every table.
+//! the copy in guest memory, and `iasl -d` on every table. The PCI tables' own tests are in
+//! `pci/tests.rs`; they share the helpers here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,22 +10,46 @@ use vm_memory::GuestMemoryMmap;
 use super::*;
 use crate::x86_64::layout::ACPI_START;
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
+pub(super) fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes(b[off..off + 2].try_into().unwrap())
 }
-fn u32_at(b: &[u8], off: usize) -> u32 {
+pub(super) fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
 }
-fn u64_at(b: &[u8], off: usize) -> u64 {
+pub(super) fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
 }
 
-fn tables(num_cpus: u8) -> AcpiTables {
+pub(super) fn tables(num_cpus: u8) -> AcpiTables {
     build_tables(&AcpiPlatform::new(num_cpus), ACPI_START).unwrap()
 }
 
+/// ovmm's platform with a PCI root: the fixed windows, a 64 GiB 64-bit window at 64 GiB and
+/// INTx of slots 1-3 on GSIs 16-18 (slot 3 INTD shares GSI 16 with slot 1 INTA).
+pub(super) fn pci_platform(num_cpus: u8) -> AcpiPlatform {
+    let route = |slot, pin, gsi| PrtEntry { slot, pin, gsi };
+    let pci = PciRootDescription::new(
+        Some((GuestAddress(64 << 30), 64 << 30)),
+        vec![
+            route(1, 0, 16),
+            route(2, 0, 17),
+            route(2, 1, 18),
+            route(3, 3, 16),
+        ],
+    );
+    AcpiPlatform {
+        pci: Some(pci),
+        ..AcpiPlatform::new(num_cpus)
+    }
+}
+
+/// The tables of `p` at [`ACPI_START`].
+pub(super) fn tables_of(p: &AcpiPlatform) -> AcpiTables {
+    build_tables(p, ACPI_START).unwrap()
+}
+
 /// The table at `addr`, found by address as a guest would.
-fn table_at(t: &AcpiTables, addr: u64) -> &AcpiTable {
+pub(super) fn table_at(t: &AcpiTables, addr: u64) -> &AcpiTable {
     t.tables
         .iter()
         .find(|x| x.addr.0 == addr)
@@ -50,20 +75,25 @@ fn madt_entries(madt: &[u8]) -> Vec<(u8, Vec<u8>)> {
 #[test]
 fn every_checksum_is_valid() {
     for cpus in [1, 4, 255] {
-        let t = tables(cpus);
-        assert_eq!(t.rsdp.len(), 36);
-        assert_eq!(checksum(&t.rsdp[..20]), 0, "RSDP v1 checksum");
-        assert_eq!(checksum(&t.rsdp), 0, "RSDP extended checksum");
-        for table in &t.tables {
-            assert_eq!(checksum(&table.bytes), 0, "{} checksum", table.signature);
-            assert_eq!(&table.bytes[..4], table.signature.as_bytes());
-            assert_eq!(
-                u32_at(&table.bytes, 4) as usize,
-                table.bytes.len(),
-                "{} length",
-                table.signature
-            );
+        for t in [tables(cpus), tables_of(&pci_platform(cpus))] {
+            every_checksum_is_valid_in(&t);
         }
+    }
+}
+
+fn every_checksum_is_valid_in(t: &AcpiTables) {
+    assert_eq!(t.rsdp.len(), 36);
+    assert_eq!(checksum(&t.rsdp[..20]), 0, "RSDP v1 checksum");
+    assert_eq!(checksum(&t.rsdp), 0, "RSDP extended checksum");
+    for table in &t.tables {
+        assert_eq!(checksum(&table.bytes), 0, "{} checksum", table.signature);
+        assert_eq!(&table.bytes[..4], table.signature.as_bytes());
+        assert_eq!(
+            u32_at(&table.bytes, 4) as usize,
+            table.bytes.len(),
+            "{} length",
+            table.signature
+        );
     }
 }
 
@@ -215,7 +245,7 @@ fn fadt_follows_the_platform_devices() {
     assert!(find(dsdt, b"RTC_").is_none() && find(dsdt, b"KBD_").is_none());
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -357,10 +387,10 @@ fn writing_outside_ram_names_the_table() {
 // ---- iasl ----
 
 /// A scratch directory for one test, removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("ovmm-acpi-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -375,7 +405,7 @@ impl Drop for Scratch {
 }
 
 /// Runs iasl with `args` in `dir`; fails the test (never skips) when iasl is missing.
-fn iasl(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(super) fn iasl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = match Command::new("iasl").args(args).current_dir(dir).output() {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
@@ -392,7 +422,7 @@ fn iasl(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 /// Disassembles `bytes` with `iasl -d`; returns the .dsl text. Fails on any error or warning.
-fn disassemble(dir: &Path, signature: &str, bytes: &[u8]) -> String {
+pub(super) fn disassemble(dir: &Path, signature: &str, bytes: &[u8]) -> String {
     let name = signature.to_lowercase();
     std::fs::write(dir.join(format!("{name}.dat")), bytes).unwrap();
     let (ok, log) = iasl(dir, &["-d", &format!("{name}.dat")]);
@@ -408,8 +438,9 @@ fn disassemble(dir: &Path, signature: &str, bytes: &[u8]) -> String {
 #[test]
 fn iasl_disassembles_every_table() {
     let scratch = Scratch::new("disassemble");
-    let t = tables(4);
-    for table in &t.tables {
+    let with_pci = tables_of(&pci_platform(4));
+    assert!(with_pci.get("MCFG").is_some());
+    for table in tables(4).tables.iter().chain(&with_pci.tables) {
         let dsl = disassemble(&scratch.0, &table.signature, &table.bytes);
         assert!(
             !dsl.contains("Incorrect checksum"),
