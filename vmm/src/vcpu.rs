@@ -7,7 +7,7 @@
 //! `immediate_exit`, so a kick that lands between the flag check and KVM_RUN is not lost.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -71,13 +71,52 @@ pub enum ExitAction {
     Stop,
 }
 
-/// Remembers which unmapped addresses were already reported, so each is logged once.
+/// Counts the exits that reached userspace, per port and per MMIO page, and remembers which
+/// unmapped addresses were already reported, so each is logged once. The counts are logged
+/// (`-v`) when the vCPU stops: they show which device accesses cost a trip to the VMM.
 #[derive(Default)]
-pub struct UnmappedLog {
+pub struct ExitStats {
     seen: HashSet<(bool, u64)>,
+    pio: BTreeMap<u64, u64>,
+    mmio: BTreeMap<u64, u64>,
 }
 
-impl UnmappedLog {
+impl ExitStats {
+    fn count(&mut self, is_pio: bool, addr: u64) {
+        let (map, key) = if is_pio {
+            (&mut self.pio, addr)
+        } else {
+            (&mut self.mmio, addr & !0xfff)
+        };
+        *map.entry(key).or_default() += 1;
+    }
+
+    /// Total exits counted.
+    pub fn total(&self) -> u64 {
+        self.pio.values().chain(self.mmio.values()).sum()
+    }
+
+    /// A one-line summary: totals, then the busiest ports and MMIO pages.
+    pub fn summary(&self) -> String {
+        let top = |m: &BTreeMap<u64, u64>| {
+            let mut v: Vec<(u64, u64)> = m.iter().map(|(&a, &n)| (a, n)).collect();
+            v.sort_by_key(|&(a, n)| (std::cmp::Reverse(n), a));
+            v.iter()
+                .take(8)
+                .map(|(a, n)| format!("{a:#x}:{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!(
+            "{} exits to userspace: port I/O {} [{}], MMIO {} [{}]",
+            self.total(),
+            self.pio.values().sum::<u64>(),
+            top(&self.pio),
+            self.mmio.values().sum::<u64>(),
+            top(&self.mmio)
+        )
+    }
+
     fn note(&mut self, is_pio: bool, addr: u64, write: bool) {
         if self.seen.insert((is_pio, addr)) {
             let space = if is_pio { "port" } else { "MMIO address" };
@@ -96,27 +135,31 @@ pub fn handle_exit(
     exit: VcpuExit,
     io: &IoBuses,
     requests: &GuestRequests,
-    unmapped: &mut UnmappedLog,
+    unmapped: &mut ExitStats,
 ) -> Result<ExitAction, VcpuError> {
     match exit {
         VcpuExit::IoIn(port, data) => {
+            unmapped.count(true, u64::from(port));
             if !io.pio.read(u64::from(port), data) {
                 data.fill(0xff);
                 unmapped.note(true, u64::from(port), false);
             }
         }
         VcpuExit::IoOut(port, data) => {
+            unmapped.count(true, u64::from(port));
             if !io.pio.write(u64::from(port), data) {
                 unmapped.note(true, u64::from(port), true);
             }
         }
         VcpuExit::MmioRead(addr, data) => {
+            unmapped.count(false, addr);
             if !io.mmio.read(addr, data) {
                 data.fill(0);
                 unmapped.note(false, addr, false);
             }
         }
         VcpuExit::MmioWrite(addr, data) => {
+            unmapped.count(false, addr);
             if !io.mmio.write(addr, data) {
                 unmapped.note(false, addr, true);
             }
@@ -268,21 +311,25 @@ fn run_until_stopped(
     requests: &GuestRequests,
     stop: &AtomicBool,
 ) -> Result<(), VcpuError> {
-    let mut unmapped = UnmappedLog::default();
-    while !stop.load(Ordering::Acquire) {
+    let mut stats = ExitStats::default();
+    let result = loop {
+        if stop.load(Ordering::Acquire) {
+            break Ok(());
+        }
         match vcpu.run() {
-            Ok(exit) => {
-                if handle_exit(id, exit, io, requests, &mut unmapped)? == ExitAction::Stop {
-                    break;
-                }
-            }
+            Ok(exit) => match handle_exit(id, exit, io, requests, &mut stats) {
+                Ok(ExitAction::Continue) => {}
+                Ok(ExitAction::Stop) => break Ok(()),
+                Err(e) => break Err(e),
+            },
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                 vcpu.set_kvm_immediate_exit(0);
             }
-            Err(source) => return Err(VcpuError::Run { id, source }),
+            Err(source) => break Err(VcpuError::Run { id, source }),
         }
-    }
-    Ok(())
+    };
+    log::info!("vCPU {id}: {}", stats.summary());
+    result
 }
 
 /// The running vCPU threads of one VM.
@@ -371,7 +418,7 @@ mod tests {
         io.pio.insert(dev.clone(), 0x3f8, 8).unwrap();
         io.mmio.insert(dev.clone(), 0xd000_0000, 0x1000).unwrap();
         let req = GuestRequests::new().unwrap();
-        let mut log = UnmappedLog::default();
+        let mut log = ExitStats::default();
 
         let mut data = [0u8; 1];
         let a = handle_exit(0, VcpuExit::IoIn(0x3fa, &mut data), &io, &req, &mut log).unwrap();
@@ -414,13 +461,18 @@ mod tests {
         .unwrap();
         assert_eq!(wide, [0; 4]);
         assert_eq!(req.take(), None);
+        assert_eq!(log.total(), 6);
+        assert_eq!(
+            log.summary(),
+            "6 exits to userspace: port I/O 3 [0x80:1 0x3f9:1 0x3fa:1], MMIO 3 [0xd0000000:2 0x1000:1]"
+        );
     }
 
     #[test]
     fn lifecycle_exits() {
         let io = IoBuses::default();
         let req = GuestRequests::new().unwrap();
-        let mut log = UnmappedLog::default();
+        let mut log = ExitStats::default();
         assert_eq!(
             handle_exit(1, VcpuExit::Shutdown, &io, &req, &mut log).unwrap(),
             ExitAction::Stop
