@@ -1,0 +1,5 @@
+# The guest reboots and ovmm runs with --no-reboot: ovmm exits 0 after one boot.
+# lab-timeout: 240
+run_ovmm reboot --no-reboot
+expect_rc 0
+expect_count 1 '^OVMM-GUEST-INIT '

@@ -1,0 +1,23 @@
+# Without --no-reboot a guest reboot restarts the VM: the guest reaches its init a second time
+# (a new boot id). SIGTERM then stops ovmm with status 143, and the terminal ovmm had as stdin
+# (L1's serial tty) has the settings it had before.
+# lab-timeout: 360
+before=$(stty -g < /dev/ttyS0)
+OVMM_STDIN=tty start_ovmm reboot
+wait_for '^OVMM-GUEST-INIT .*' "$OUT" 150
+n=0
+while [ "$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-INIT ')" -lt 2 ]; do
+  alive "$OVMM_PID" || { wait "$OVMM_PID"; fail "ovmm exited (status $?) before the second boot"; }
+  n=$((n + 1)); [ "$n" -lt 750 ] || fail "no second OVMM-GUEST-INIT within 150 s of the first"
+  sleep 0.2
+done
+note "second boot seen"
+sleep 0.5
+kill -TERM "$OVMM_PID"
+wait_ovmm 30
+expect_rc 143
+first=$(tr -d '\r' < "$OUT" | grep '^OVMM-GUEST-INIT ' | sed -n '1s/.* boot=\([^ ]*\).*/\1/p')
+second=$(tr -d '\r' < "$OUT" | grep '^OVMM-GUEST-INIT ' | sed -n '2s/.* boot=\([^ ]*\).*/\1/p')
+[ -n "$first" ] && [ "$first" != "$second" ] || fail "both boots report boot id '$first'/'$second'"
+after=$(stty -g < /dev/ttyS0)
+[ "$before" = "$after" ] || fail "terminal settings changed: before $before, after $after"

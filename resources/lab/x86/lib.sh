@@ -1,0 +1,224 @@
+# Shell helpers for the emulated host (L1): the scenario runner and what scenarios call.
+# Sourced by /init (runner) and by every scenario shell. busybox sh.
+#
+# Scenario API (a scenario is a sh file run with `set -u` in its own session and folder $LAB_DIR):
+#   run_ovmm ACTION [ARGS...]     boot the lab guest with ovmm.test=ACTION, wait for ovmm to exit;
+#                                 sets RC, OUT (guest console = ovmm stdout), ERR (ovmm stderr), SECS
+#   run_vmm_raw [ARGS...]         run ovmm with exactly ARGS (no kernel/initrd added); same results
+#   start_ovmm ACTION [ARGS...]   the same in the background, stdin from a pipe (see send_line);
+#                                 sets OVMM_PID, OUT, ERR. OVMM_STDIN=tty uses L1's serial tty instead
+#   send_line TEXT                write TEXT and a newline into the running ovmm's stdin
+#   wait_for PATTERN [FILE] [SECS]  wait until FILE (default $OUT) has a line matching PATTERN (ERE)
+#   wait_ovmm [SECS]              wait for the background ovmm to exit; sets RC and SECS
+#   expect_rc N | expect_grep PATTERN [FILE] | expect_no_grep PATTERN [FILE]
+#   expect_count N PATTERN [FILE] | expect_lines N FILE | expect_field KEY MIN MAX [FILE]
+#   expect_between VALUE MIN MAX WHAT | fail REASON | note TEXT
+# Every expect_* failure ends the scenario with FAIL and its reason.
+
+GUEST_KERNEL=/lab/guest/vmlinuz
+GUEST_INITRD=/lab/guest/initrd.cpio
+# Keep L2 quiet: every console byte is slow in nested emulation.
+GUEST_CMDLINE_BASE="console=ttyS0 reboot=k panic=1 quiet loglevel=1"
+LAB_VMM=${LAB_VMM:-/bin/ovmm}
+LAB_VERBOSE=${LAB_VERBOSE:-0}
+MARKER=OVMM-GUEST-INIT
+RUN_NO=0
+START_T=0
+
+uptime_s() { read -r up _ < /proc/uptime; echo "$up"; }
+# seconds between two uptime readings, with two decimals
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+note() { echo "[$(uptime_s)] $*"; }
+
+fail() {
+  echo "$*" > "$LAB_DIR/fail"
+  note "FAIL: $*"
+  exit 1
+}
+
+# ---- running ovmm -------------------------------------------------------------------------------
+
+guest_cmdline() { echo "$GUEST_CMDLINE_BASE ovmm.test=$1"; }
+
+next_run() {
+  RUN_NO=$((RUN_NO + 1))
+  OUT=$LAB_DIR/ovmm-$RUN_NO.out
+  ERR=$LAB_DIR/ovmm-$RUN_NO.err
+}
+
+run_vmm_raw() {
+  next_run
+  note "run $RUN_NO: $LAB_VMM $*"
+  START_T=$(uptime_s)
+  "$LAB_VMM" "$@" > "$OUT" 2> "$ERR" < /dev/null
+  RC=$?
+  SECS=$(elapsed "$START_T" "$(uptime_s)")
+  note "run $RUN_NO: exit status $RC after $SECS s"
+}
+
+run_ovmm() {
+  action=$1; shift
+  run_vmm_raw --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$(guest_cmdline "$action")" "$@"
+}
+
+start_ovmm() {
+  action=$1; shift
+  next_run
+  note "run $RUN_NO (background, stdin ${OVMM_STDIN:-pipe}): $LAB_VMM --kernel $GUEST_KERNEL --initrd $GUEST_INITRD --cmdline '$(guest_cmdline "$action")' $*"
+  START_T=$(uptime_s)
+  if [ "${OVMM_STDIN:-pipe}" = tty ]; then
+    "$LAB_VMM" --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$(guest_cmdline "$action")" "$@" \
+      > "$OUT" 2> "$ERR" < /dev/ttyS0 &
+    OVMM_PID=$!
+  else
+    fifo=$LAB_DIR/stdin-$RUN_NO
+    mkfifo "$fifo"
+    "$LAB_VMM" --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$(guest_cmdline "$action")" "$@" \
+      > "$OUT" 2> "$ERR" < "$fifo" &
+    OVMM_PID=$!
+    exec 3> "$fifo"   # opening the write end lets ovmm's open of the read end complete
+  fi
+}
+
+send_line() {
+  note "stdin <- $1"
+  printf '%s\n' "$1" >&3
+}
+
+# true while PID runs (a zombie counts as exited)
+alive() {
+  [ -r "/proc/$1/stat" ] || return 1
+  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+wait_for() {
+  pattern=$1; file=${2:-$OUT}; limit=${3:-300}
+  t0=$(uptime_s)
+  while ! tr -d '\r' < "$file" | grep -qE "$pattern"; do
+    if [ -n "${OVMM_PID:-}" ] && ! alive "$OVMM_PID"; then
+      wait "$OVMM_PID"; RC=$?
+      fail "ovmm exited (status $RC) before '$pattern' appeared in ${file##*/}"
+    fi
+    if [ "$(elapsed "$t0" "$(uptime_s)" | cut -d. -f1)" -ge "$limit" ]; then
+      fail "'$pattern' did not appear in ${file##*/} within $limit s"
+    fi
+    sleep 0.2
+  done
+  note "seen '$pattern' in ${file##*/} $(elapsed "$START_T" "$(uptime_s)") s after start"
+}
+
+wait_ovmm() {
+  limit=${1:-60}
+  t0=$(uptime_s)
+  while alive "$OVMM_PID"; do
+    if [ "$(elapsed "$t0" "$(uptime_s)" | cut -d. -f1)" -ge "$limit" ]; then
+      kill -KILL "$OVMM_PID" 2>/dev/null
+      fail "ovmm (pid $OVMM_PID) did not exit within $limit s"
+    fi
+    sleep 0.2
+  done
+  wait "$OVMM_PID"
+  RC=$?
+  SECS=$(elapsed "$START_T" "$(uptime_s)")
+  exec 3>&-
+  note "run $RUN_NO: exit status $RC after $SECS s"
+  OVMM_PID=
+}
+
+# ---- checks -------------------------------------------------------------------------------------
+
+expect_rc() {
+  [ "$RC" = "$1" ] || fail "ovmm exited with status $RC, expected $1"
+}
+
+expect_grep() {
+  file=${2:-$OUT}
+  tr -d '\r' < "$file" | grep -qE "$1" || fail "no line matching '$1' in ${file##*/}"
+}
+
+expect_no_grep() {
+  file=${2:-$OUT}
+  line=$(tr -d '\r' < "$file" | grep -E "$1" | head -1)
+  [ -z "$line" ] || fail "unexpected line in ${file##*/}: $line"
+}
+
+expect_count() {
+  file=${3:-$OUT}
+  n=$(tr -d '\r' < "$file" | grep -cE "$2")
+  [ "$n" -eq "$1" ] || fail "$n lines match '$2' in ${file##*/}, expected $1"
+}
+
+expect_lines() {
+  n=$(grep -c '' "$2")
+  [ "$n" -eq "$1" ] || fail "${2##*/} has $n lines, expected $1"
+}
+
+# the value of KEY=... on the first guest init marker line
+marker_field() {
+  tr -d '\r' < "${2:-$OUT}" | grep -m1 "^$MARKER " | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+expect_between() {
+  v=$1; lo=$2; hi=$3; what=$4
+  case $v in ''|*[!0-9.]*) fail "$what is '$v', not a number" ;; esac
+  awk -v v="$v" -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(v >= lo && v <= hi) }' ||
+    fail "$what is $v, expected $lo..$hi"
+}
+
+expect_field() {
+  expect_grep "^$MARKER " "${4:-$OUT}"
+  expect_between "$(marker_field "$1" "${4:-$OUT}")" "$2" "$3" "guest marker field $1"
+}
+
+# ---- runner (used by /init) ---------------------------------------------------------------------
+
+# print FILE with a per-line prefix so the harness can attribute it (last 300 lines at most)
+show_file() {
+  echo "LAB-LOG $1 | ---- ${2##*/} ($(grep -c '' "$2") lines) ----"
+  tail -n 300 "$2" | tr -d '\r' | sed "s/^/LAB-LOG $1 | /"
+}
+
+run_scenario() {
+  name=$1; limit=$2
+  dir=/tmp/lab/$name
+  mkdir -p "$dir"
+  t0=$(uptime_s)
+  dmesg_before=$(dmesg | grep -c '')
+  echo "LAB-SCENARIO-BEGIN $name uptime=$t0 limit=$limit"
+  LAB_DIR=$dir LAB_NAME=$name setsid sh -c 'set -u; . /lab/lib.sh; . "/lab/scenarios/$LAB_NAME.sh"' \
+    > "$dir/log" 2>&1 < /dev/null &
+  pid=$!
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "$limit" & nap=$!
+    wait "$nap"
+    touch "$dir/timed-out"
+    kill -TERM -"$pid" 2>/dev/null
+    sleep 2
+    kill -KILL -"$pid" 2>/dev/null
+  ) &
+  watchdog=$!
+  wait "$pid"
+  rc=$?
+  kill "$watchdog" 2>/dev/null
+  kill -KILL -"$pid" 2>/dev/null   # anything the scenario left running
+  secs=$(elapsed "$t0" "$(uptime_s)")
+  verdict=PASS; reason=
+  if [ -e "$dir/timed-out" ]; then
+    verdict=FAIL; reason="scenario timed out after $limit s"
+  elif [ -e "$dir/fail" ]; then
+    verdict=FAIL; reason=$(head -1 "$dir/fail")
+  elif [ "$rc" -ne 0 ]; then
+    verdict=FAIL; reason="scenario script exited with status $rc"
+  fi
+  if [ "$verdict" = FAIL ] || [ "$LAB_VERBOSE" = 1 ]; then
+    show_file "$name" "$dir/log"
+    for f in "$dir"/ovmm-*; do
+      [ -f "$f" ] && show_file "$name" "$f"
+    done
+    dmesg | tail -n +"$((dmesg_before + 1))" > "$dir/L1-dmesg"
+    show_file "$name" "$dir/L1-dmesg"
+  fi
+  echo "LAB-SCENARIO-END $name $verdict secs=$secs $reason"
+}
