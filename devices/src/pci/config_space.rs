@@ -366,13 +366,15 @@ impl PciConfigSpace {
     }
 }
 
-fn get_byte(words: &[u32], pos: usize) -> u8 {
+/// Byte `pos` of a little-endian array of dwords (0 past the end).
+pub(crate) fn get_byte(words: &[u32], pos: usize) -> u8 {
     words
         .get(pos / 4)
         .map_or(0, |word| (word >> (8 * (pos % 4))) as u8)
 }
 
-fn set_byte(words: &mut [u32], pos: usize, value: u8) {
+/// Sets byte `pos` of a little-endian array of dwords (ignored past the end).
+pub(crate) fn set_byte(words: &mut [u32], pos: usize, value: u8) {
     if let Some(word) = words.get_mut(pos / 4) {
         let shift = 8 * (pos % 4);
         *word = (*word & !(0xff << shift)) | (u32::from(value) << shift);

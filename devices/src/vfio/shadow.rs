@@ -8,7 +8,9 @@
 //! command register's decode bits are read from the shadow but still written through.
 
 use super::backend::{VfioBackend, VfioBackendError, CONFIG_REGION};
-use crate::pci::config_space::{ConfigEffect, PciConfigSpace, CONFIG_SPACE_SIZE};
+use crate::pci::config_space::{
+    get_byte, set_byte, ConfigEffect, PciConfigSpace, CONFIG_SPACE_SIZE,
+};
 
 pub(super) struct ShadowConfig {
     pub(super) space: PciConfigSpace,
@@ -103,18 +105,5 @@ impl ShadowConfig {
             backend.region_write(CONFIG_REGION, at, &out)
         })();
         (effects, result)
-    }
-}
-
-fn get_byte(words: &[u32], pos: usize) -> u8 {
-    words
-        .get(pos / 4)
-        .map_or(0, |word| (word >> (8 * (pos % 4))) as u8)
-}
-
-fn set_byte(words: &mut [u32], pos: usize, value: u8) {
-    if let Some(word) = words.get_mut(pos / 4) {
-        let shift = 8 * (pos % 4);
-        *word = (*word & !(0xff << shift)) | (u32::from(value) << shift);
     }
 }
