@@ -66,6 +66,8 @@ scenario_tests! {
     reboot_restart => "reboot-restart",
     stdin_shell => "stdin-shell",
     timeout => "timeout",
+    timeout_idle => "timeout-idle",
+    sigterm_idle => "sigterm-idle",
     corrupt_kernel => "corrupt-kernel",
     missing_initrd => "missing-initrd",
 }

@@ -38,7 +38,10 @@ echo "fetch: downloading $kpkg and busybox-static"
 if ! (cd "$D/debs" && apt-get download -qq $APT_OPTS "$kpkg" busybox-static); then
   echo "fetch: download failed; running apt-get update and retrying"
   apt-get update -qq
-  (cd "$D/debs" && apt-get download -qq $APT_OPTS "$kpkg" busybox-static)
+  if ! (cd "$D/debs" && apt-get download -qq $APT_OPTS "$kpkg" busybox-static); then
+    echo "fetch: cannot download $kpkg and busybox-static: the lab needs the Debian archive (apt sources with bookworm main) reachable" >&2
+    exit 1
+  fi
 fi
 dpkg -x "$D"/debs/linux-image-*.deb "$D/root"
 dpkg -x "$D"/debs/busybox-static_*.deb "$D/bb"

@@ -200,7 +200,7 @@ pub fn prepare(paths: &Paths, want_ovmm: bool, want_qemu: bool) -> Result<Prepar
 }
 
 /// The ovmm binary for L1: `$OVMM_BIN` if set, else a static release build made now with
-/// `cargo build --release --target x86_64-unknown-linux-gnu` and `+crt-static`.
+/// `cargo build --release --target <the lab's Rust target>` and `+crt-static`.
 pub fn ovmm_binary(paths: &Paths) -> Result<PathBuf, LabError> {
     let bin = match env::var_os("OVMM_BIN") {
         Some(given) => PathBuf::from(given),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::report::field;
 
-/// Anonymous mappings at least this large are taken as guest RAM (the benchmark gives each
-/// guest 512 MiB; a VMM's own heaps and stacks are far smaller).
+/// Writable anonymous mappings at least this large are taken as guest RAM (the benchmark gives
+/// each guest 512 MiB; a VMM's own heaps and stacks are far smaller).
 pub const GUEST_RAM_MIN_KB: u64 = 64 * 1024;
 
 /// One timed boot: L1 uptime stamps.
@@ -31,17 +31,20 @@ pub struct Mapping {
     pub size_kb: u64,
     /// Resident KiB.
     pub rss_kb: u64,
+    /// Permissions as smaps shows them, e.g. `rw-p`.
+    pub perms: String,
     /// The mapped file, or `[anon]`, `[heap]`, `[stack]`, ...
     pub path: String,
 }
 
 impl Mapping {
-    /// True for the mapping(s) that hold guest RAM: large anonymous or memfd mappings.
+    /// True for the mapping(s) that hold guest RAM: large writable anonymous or memfd mappings
+    /// (not address-space reservations such as malloc arenas' `---p` areas).
     pub fn is_guest_ram(&self) -> bool {
         let anonymous = self.path == "[anon]"
             || self.path.starts_with("[anon:")
             || self.path.starts_with("/memfd:");
-        anonymous && self.size_kb >= GUEST_RAM_MIN_KB
+        anonymous && self.perms.contains('w') && self.size_kb >= GUEST_RAM_MIN_KB
     }
 }
 
@@ -228,7 +231,7 @@ impl BenchReport {
         for (vmm, m) in [("ovmm", &mo), ("qemu", &mq)] {
             if let Some(m) = m {
                 s.push_str(&format!(
-                    "  {vmm}: {} mappings, {} taken as guest RAM (anonymous, >= {} MiB)\n",
+                    "  {vmm}: {} mappings, {} taken as guest RAM (writable, anonymous, >= {} MiB)\n",
                     m.maps,
                     m.guest_ram_maps,
                     GUEST_RAM_MIN_KB / 1024
@@ -272,7 +275,7 @@ fn parse_smaps(rest: &str) -> Option<(String, Mapping)> {
     let mut w = rest.split_whitespace();
     let vmm = w.next()?.strip_prefix("vmm=")?.to_string();
     let _range = w.next()?;
-    let _perms = w.next()?;
+    let perms = w.next()?.to_string();
     let size_kb = w.next()?.parse().ok()?;
     let rss_kb = w.next()?.parse().ok()?;
     let path = w.next().unwrap_or("[anon]").to_string();
@@ -281,6 +284,7 @@ fn parse_smaps(rest: &str) -> Option<(String, Mapping)> {
         Mapping {
             size_kb,
             rss_kb,
+            perms,
             path,
         },
     ))
@@ -342,6 +346,7 @@ mod tests {
             "LAB-SMAPS vmm=ovmm 400000-500000 r-xp 1024 900 /bin/ovmm",
             "LAB-SMAPS vmm=ovmm 7f0000000000-7f0020000000 rw-p 524288 40000 [anon]",
             "LAB-SMAPS vmm=ovmm 7f1000000000-7f1000800000 rw-p 8192 64 [anon]",
+            "LAB-SMAPS vmm=ovmm 7f2868021000-7f2870000000 ---p 131004 0 [anon]",
             "LAB-SMAPS vmm=ovmm 7ffd00000000-7ffd00021000 rw-p 132 20 [stack]",
             "LAB-SMAPS vmm=qemu 7f0000000000-7f0020200000 rw-p 526336 50000 /memfd:pc.ram",
             "LAB-SMAPS vmm=qemu 7f3000000000-7f3000100000 r--p 1024 1000 /usr/lib/x86_64-linux-gnu/libglib-2.0.so.0",
@@ -349,7 +354,7 @@ mod tests {
             r.feed(l);
         }
         let o = r.memory("ovmm").unwrap();
-        assert_eq!(o.maps, 4);
+        assert_eq!(o.maps, 5);
         assert_eq!(o.guest_ram_maps, 1);
         assert_eq!(o.guest_ram_size_kb, 524288);
         assert_eq!(o.total_rss_kb, 900 + 40000 + 64 + 20);
@@ -364,6 +369,7 @@ mod tests {
         let m = Mapping {
             size_kb: 1 << 20,
             rss_kb: 10,
+            perms: "rw-p".into(),
             path: "/lab/guest/vmlinuz".into(),
         };
         assert!(!m.is_guest_ram());

@@ -105,18 +105,30 @@ pub fn boot(cfg: &L1Config, on_line: &mut dyn FnMut(&str) -> bool) -> Result<Boo
         source,
     })?;
     let args = qemu_args(cfg);
-    // Best effort: the command line heads the log.
     let qemu = cfg.arch.qemu().0;
+    // Best effort: the command line heads the log.
     let _ = writeln!(log, "# {qemu} {}", args.join(" "));
+    let mut cmd = Command::new(qemu);
+    cmd.args(&args);
+    run_console(cmd, &mut log, cfg.hang_secs, on_line)
+}
+
+/// Runs `cmd` with stdin closed, passing its stdout and stderr lines (stderr prefixed `qemu: `)
+/// to `log` and `on_line`, under the hang guard; see [`boot`].
+pub fn run_console(
+    mut cmd: Command,
+    log: &mut File,
+    hang_secs: u64,
+    on_line: &mut dyn FnMut(&str) -> bool,
+) -> Result<BootResult, LabError> {
     let start = Instant::now();
-    let mut child = Command::new(qemu)
-        .args(&args)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| LabError::Io {
-            what: format!("starting {qemu} for L1"),
+            what: format!("starting {}", cmd.get_program().to_string_lossy()),
             source,
         })?;
     let (tx, rx) = mpsc::channel();
@@ -134,8 +146,8 @@ pub fn boot(cfg: &L1Config, on_line: &mut dyn FnMut(&str) -> bool) -> Result<Boo
         &rx,
         open_readers,
         start,
-        cfg.hang_secs,
-        &mut log,
+        hang_secs,
+        log,
         on_line,
     );
     for reader in readers.into_iter().flatten() {
@@ -223,6 +235,9 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::env;
+    use std::fs;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
@@ -247,6 +262,53 @@ mod tests {
              -device intel-iommu,intremap=on,caching-mode=on -smp 2 -m 4096 -nodefaults \
              -display none -serial stdio -no-reboot -device edu -kernel /k/vmlinuz \
              -initrd /k/l1.cpio -append console=ttyS0 loglevel=1 intel_iommu=on panic=-1"
+        );
+    }
+
+    fn console(script: &str, hang_secs: u64) -> (BootResult, Vec<String>, String) {
+        // Tests run in parallel: one log file each.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let log_path = env::temp_dir().join(format!("ovmm-l1-test-{}-{n}.log", std::process::id()));
+        let mut log = File::create(&log_path).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        let mut lines = Vec::new();
+        let result = run_console(cmd, &mut log, hang_secs, &mut |l: &str| {
+            lines.push(l.to_string());
+            l == "LAB-DONE"
+        })
+        .unwrap();
+        let text = fs::read_to_string(&log_path).unwrap();
+        let _ = fs::remove_file(&log_path);
+        (result, lines, text)
+    }
+
+    #[test]
+    fn console_lines_reach_log_and_callback() {
+        let (r, lines, log) = console("echo one; echo 'two\r'; echo oops >&2; echo LAB-DONE", 30);
+        assert_eq!(r.end, BootEnd::Done);
+        let mut sorted = lines.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["LAB-DONE", "one", "qemu: oops", "two"]);
+        assert!(log.contains("one\ntwo\n"), "{log}");
+    }
+
+    #[test]
+    fn early_exit_is_reported_with_status() {
+        let (r, lines, _) = console("echo half; exit 3", 30);
+        assert_eq!(r.end, BootEnd::QemuExited("exit status: 3".into()));
+        assert_eq!(lines, ["half"]);
+    }
+
+    #[test]
+    fn hang_guard_stops_a_silent_run() {
+        let (r, _, log) = console("echo started; exec sleep 30", 1);
+        assert_eq!(r.end, BootEnd::Hang(1));
+        assert!(r.wall_secs < 10.0, "took {} s", r.wall_secs);
+        assert!(
+            log.contains("# hang guard: QEMU stopped after 1 s"),
+            "{log}"
         );
     }
 

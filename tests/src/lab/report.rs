@@ -46,10 +46,12 @@ impl ScenarioOutcome {
             msg.push_str("\n--- scenario log (from L1) ---\n");
             msg.push_str(&self.log.join("\n"));
         }
-        msg.push_str(&format!(
-            "\n--- full L1 serial log: {} ---",
-            self.l1_log.display()
-        ));
+        if !self.l1_log.as_os_str().is_empty() {
+            msg.push_str(&format!(
+                "\n--- full L1 serial log: {} ---",
+                self.l1_log.display()
+            ));
+        }
         Err(msg)
     }
 }

@@ -1,6 +1,6 @@
 # Without --no-reboot a guest reboot restarts the VM: the guest reaches its init a second time
-# (a new boot id). SIGTERM then stops ovmm with status 143, and the terminal ovmm had as stdin
-# (L1's serial tty) has the settings it had before.
+# (a new boot id). ovmm's stdin is L1's serial tty, which it puts in raw mode; SIGTERM then stops
+# ovmm with status 143, and the tty has the settings it had before.
 # lab-timeout: 360
 before=$(stty -g < /dev/ttyS0)
 OVMM_STDIN=tty start_ovmm reboot
@@ -12,6 +12,8 @@ while [ "$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-INIT ')" -lt 2 ]; do
   sleep 0.2
 done
 note "second boot seen"
+during=$(stty -g < /dev/ttyS0)
+[ "$during" != "$before" ] || fail "the terminal settings did not change while ovmm ran (no raw mode on a TTY stdin?)"
 sleep 0.5
 kill -TERM "$OVMM_PID"
 wait_ovmm 30

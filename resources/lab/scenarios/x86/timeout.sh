@@ -1,5 +1,6 @@
-# --timeout 5 on a guest that sleeps forever: ovmm stops it, says so on stderr and exits 124,
-# no sooner than 5 s after it started.
+# --timeout 5 on a guest that would sleep forever: ovmm stops it, says so on stderr and exits
+# 124, no sooner than 5 s after it started. (In the lab the guest is usually still booting at
+# 5 s, i.e. its vCPU is busy; timeout-idle covers a halted vCPU.)
 # lab-timeout: 240
 run_ovmm sleep --timeout 5
 expect_rc 124
