@@ -66,7 +66,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Pass a host PCI function through: 0000:01:00.0, 01:00.0 or a sysfs path, then options:
-    /// intx=on hides MSI/MSI-X so the guest uses INTx. Repeat for more devices.
+    /// intx=on hides MSI/MSI-X so the guest uses INTx; managed=on binds the device's group to
+    /// vfio-pci for the run and gives it back after. Repeat for more devices.
     #[arg(long, value_name = "DEVICE[,OPT=VAL...]")]
     pub vfio: Vec<String>,
 }

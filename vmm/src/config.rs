@@ -108,10 +108,14 @@ pub struct VfioConfig {
     pub label: String,
     /// `intx=on`: hide MSI and MSI-X so the guest driver uses INTx.
     pub intx_only: bool,
+    /// `managed=on`: bind the device's IOMMU group to vfio-pci before the VM starts and give
+    /// it back to its drivers when the VM ends.
+    pub managed: bool,
 }
 
 impl VfioConfig {
-    /// Parses `DEVICE[,intx=on|off]`; DEVICE is `0000:01:00.0`, `01:00.0` or a sysfs path.
+    /// Parses `DEVICE[,intx=on|off][,managed=on|off]`; DEVICE is `0000:01:00.0`, `01:00.0` or
+    /// a sysfs path.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         let bad = |reason: String| ConfigError::BadVfio {
             value: value.to_string(),
@@ -135,6 +139,7 @@ impl VfioConfig {
             sysfs,
             label: bdf.to_string(),
             intx_only: false,
+            managed: false,
         };
         for opt in parts {
             let (key, val) = opt
@@ -145,7 +150,15 @@ impl VfioConfig {
                     cfg.intx_only = parse_switch(val)
                         .ok_or_else(|| bad(format!("intx={val}: use on or off")))?
                 }
-                _ => return Err(bad(format!("unknown option '{key}' (known: intx)"))),
+                "managed" => {
+                    cfg.managed = parse_switch(val)
+                        .ok_or_else(|| bad(format!("managed={val}: use on or off")))?
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "unknown option '{key}' (known: intx, managed)"
+                    )))
+                }
             }
         }
         Ok(cfg)
@@ -383,6 +396,12 @@ mod tests {
         assert!(!c.intx_only);
         let c = VfioConfig::parse("0001:02:1f.7,intx=on").unwrap();
         assert_eq!((c.label.as_str(), c.intx_only), ("0001:02:1f.7", true));
+        assert!(!c.managed);
+        assert!(
+            VfioConfig::parse("01:00.0,managed=on,intx=off")
+                .unwrap()
+                .managed
+        );
         let c = VfioConfig::parse("/sys/devices/pci0000:00/0000:00:03.0,intx=off").unwrap();
         assert_eq!(c.label, "0000:00:03.0");
         assert_eq!(

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             vmm::terminal::restore();
             let code = match &e {
                 RunError::Build(b) if b.is_bad_input() => EXIT_USAGE,
+                RunError::Managed(_) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             };
             fail(code, &e)

@@ -62,6 +62,9 @@ pub enum RunError {
     /// A vCPU failed while the guest ran.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+    /// `managed=on` devices could not be bound to vfio-pci (bad input: exit status 2).
+    #[error("cannot bind the managed=on devices to vfio-pci: {0}")]
+    Managed(#[source] crate::host::HostError),
     /// The host refused something the run loop needs.
     #[error("{what}: {source}")]
     Host {
@@ -84,8 +87,45 @@ fn host_errno(what: &'static str) -> impl Fn(vmm_sys_util::errno::Error) -> RunE
     }
 }
 
-/// Runs the VM described by `config` until it ends.
+/// Runs the VM described by `config` until it ends. `managed=on` devices are bound to
+/// vfio-pci first and given back afterwards, however the run ends (an error, a signal, the
+/// guest); after a `kill -9`, `ovmm host restore` gives them back from the journal.
 pub fn run(config: &VmConfig) -> Result<Outcome, RunError> {
+    let managed = bind_managed(config)?;
+    let result = run_bound(config);
+    if let Some(m) = managed {
+        match m.release() {
+            Ok(out) => {
+                for a in &out.actions {
+                    log::info!("managed=on: {a}");
+                }
+            }
+            Err(e) => log::error!(
+                "managed=on: cannot give the devices back: {e}; run `ovmm host restore`"
+            ),
+        }
+    }
+    result
+}
+
+fn bind_managed(config: &VmConfig) -> Result<Option<crate::host::ManagedBinding>, RunError> {
+    let bdfs: Vec<crate::host::Bdf> = config
+        .vfio
+        .iter()
+        .filter(|v| v.managed)
+        .filter_map(|v| v.label.parse().ok())
+        .collect();
+    if bdfs.is_empty() {
+        return Ok(None);
+    }
+    let binding = crate::host::ManagedBinding::acquire(&bdfs, false).map_err(RunError::Managed)?;
+    for a in binding.actions() {
+        log::info!("managed=on: {a}");
+    }
+    Ok(Some(binding))
+}
+
+fn run_bound(config: &VmConfig) -> Result<Outcome, RunError> {
     // Before any thread exists, so every thread inherits the blocked mask.
     let signals = Arc::new(StopSignals::new().map_err(host("cannot set up signal handling"))?);
     let requests = GuestRequests::new().map_err(host("cannot create an eventfd"))?;
