@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use devices::bus::SharedDevice;
 use devices::pci::bar::{BarKind, BarRemap, ByteSize};
@@ -222,9 +222,13 @@ struct MapperState {
 }
 
 /// Applies BAR effects: KVM slots for mmapped areas, bus traps for trapped ranges.
+///
+/// It holds the buses weakly: the buses hold the root's config-access devices, the root holds
+/// this mapper, so a strong reference would be a cycle that keeps every device (and its VFIO
+/// file descriptors) alive after the VM is gone.
 pub struct BarMapper {
     vm: Arc<VmFd>,
-    io: Arc<IoBuses>,
+    io: Weak<IoBuses>,
     windows: PciWindows,
     state: Mutex<MapperState>,
 }
@@ -234,7 +238,7 @@ impl BarMapper {
     pub fn new(vm: Arc<VmFd>, io: Arc<IoBuses>, windows: PciWindows, first_slot: u32) -> Self {
         BarMapper {
             vm,
-            io,
+            io: Arc::downgrade(&io),
             windows,
             state: Mutex::new(MapperState {
                 next_slot: first_slot,
@@ -300,6 +304,9 @@ impl BarMapper {
     }
 
     fn remap(&self, address: PciAddress, r: &BarRemap) {
+        let Some(io) = self.io.upgrade() else {
+            return;
+        };
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         let Some(dev) = state.devices.get_mut(&address) else {
@@ -313,7 +320,7 @@ impl BarMapper {
                 self.set_slot(*slot, old + m.offset, 0, 0);
             }
             state.free_slots.extend(slots);
-            let bus = bus_for(&self.io, bar.kind);
+            let bus = bus_for(&io, bar.kind);
             for t in &bar.traps {
                 let _ = bus.remove(old + t.offset);
             }
@@ -341,7 +348,7 @@ impl BarMapper {
             self.set_slot(slot, new + m.offset, m.size, m.host as u64);
             slots.push(slot);
         }
-        let bus = bus_for(&self.io, bar.kind);
+        let bus = bus_for(&io, bar.kind);
         for t in &bar.traps {
             let trap: SharedDevice = Arc::new(Mutex::new(BarTrap::new(
                 dev.device.clone(),
