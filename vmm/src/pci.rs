@@ -382,8 +382,10 @@ impl BarMapper {
         }
     }
 
-    /// Removes every BAR slot from KVM; the host mappings go when the mapper is dropped.
-    pub fn unmap_all(&self) {
+    /// Removes every BAR slot from KVM, unmaps the BARs from this process and lets go of the
+    /// devices, so that closing a device really releases it (a live mmap keeps the device
+    /// file, and with it the VFIO group, busy).
+    pub fn release_all(&self) {
         let mut state = lock(&self.state);
         for dev in state.devices.values_mut() {
             for bar in dev.bars.values_mut() {
@@ -394,6 +396,7 @@ impl BarMapper {
                 }
             }
         }
+        state.devices.clear();
     }
 }
 
@@ -407,7 +410,7 @@ impl PciEffectHandler for BarMapper {
 
 impl Drop for BarMapper {
     fn drop(&mut self) {
-        self.unmap_all();
+        self.release_all();
     }
 }
 

@@ -29,8 +29,10 @@ mod nr {
 
 /// A VFIO device opened through vfio-ioctls.
 pub struct VfioIoctlsBackend {
-    device: VfioDevice,
+    // Declared first so it closes first: vfio-ioctls releases the group when `device` drops,
+    // and the kernel refuses that (EBUSY) while any fd of the device is still open.
     file: File,
+    device: VfioDevice,
 }
 
 impl VfioIoctlsBackend {
@@ -40,7 +42,7 @@ impl VfioIoctlsBackend {
         // which ends when the duplicate is made.
         let borrowed = unsafe { BorrowedFd::borrow_raw(device.as_raw_fd()) };
         let file = File::from(borrowed.try_clone_to_owned()?);
-        Ok(VfioIoctlsBackend { device, file })
+        Ok(VfioIoctlsBackend { file, device })
     }
 
     /// The vfio-ioctls device, for what this interface does not cover (DMA mapping is done

@@ -67,6 +67,14 @@ pub struct PciSegment {
     _container: Option<Arc<VfioContainer>>,
 }
 
+impl Drop for PciSegment {
+    fn drop(&mut self) {
+        // BAR mappings go before the devices close (the root holds the mapper too, so its own
+        // drop would come too late).
+        self.mapper.release_all();
+    }
+}
+
 impl PciSegment {
     /// The BAR mapper (for the API's device listing later).
     pub fn mapper(&self) -> &Arc<BarMapper> {
