@@ -280,6 +280,17 @@ fn bind_group(
     Ok(())
 }
 
+/// Asks the kernel to probe drivers for `bdf` (`drivers_probe`).
+fn probe(root: &SysRoot, kernel: &dyn Kernel, bdf: Bdf) -> Result<(), HostError> {
+    kernel
+        .probe(root, bdf)
+        .map_err(|source| HostError::Kernel {
+            op: "drivers_probe".into(),
+            bdf,
+            source,
+        })
+}
+
 fn bind_one(root: &SysRoot, kernel: &dyn Kernel, dev: &PciDevice) -> Result<(), HostError> {
     let bdf = dev.bdf;
     let ov = bdf.sysfs("driver_override");
@@ -294,13 +305,7 @@ fn bind_one(root: &SysRoot, kernel: &dyn Kernel, dev: &PciDevice) -> Result<(), 
                 source,
             })?;
     }
-    kernel
-        .probe(root, bdf)
-        .map_err(|source| HostError::Kernel {
-            op: "drivers_probe".into(),
-            bdf,
-            source,
-        })?;
+    probe(root, kernel, bdf)?;
     match pci::driver(root, bdf) {
         Some(d) if pci::is_vfio_driver(&d) => Ok(()),
         got => Err(HostError::WrongDriver {
@@ -516,13 +521,7 @@ fn reattach(root: &SysRoot, kernel: &dyn Kernel, bdf: Bdf, orig: &str) -> Result
         }
     }
     if pci::driver(root, bdf).is_none() {
-        kernel
-            .probe(root, bdf)
-            .map_err(|source| HostError::Kernel {
-                op: "drivers_probe".into(),
-                bdf,
-                source,
-            })?;
+        probe(root, kernel, bdf)?;
     }
     let now = pci::driver(root, bdf);
     if now.as_deref() == Some(orig) {
