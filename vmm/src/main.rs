@@ -48,8 +48,16 @@ fn init_logging(verbose: u8) {
         2 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
+    // vfio-ioctls warns about optional IRQ indexes a device lacks (e.g. the error IRQ of
+    // edu and e1000): noise unless the user asks for debugging.
+    let vfio_ioctls = if verbose >= 2 {
+        level
+    } else {
+        log::LevelFilter::Error
+    };
     env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("vfio_ioctls", vfio_ioctls)
         .format_target(false)
         .parse_env("OVMM_LOG")
         .init();

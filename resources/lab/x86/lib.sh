@@ -13,6 +13,11 @@
 #   expect_rc N | expect_grep PATTERN [FILE] | expect_no_grep PATTERN [FILE]
 #   expect_count N PATTERN [FILE] | expect_lines N FILE | expect_field KEY MIN MAX [FILE]
 #   expect_between VALUE MIN MAX WHAT | fail REASON | note TEXT
+#   use_driver BDF DRIVER         bind L1's PCI device BDF to DRIVER (vfio-pci, e1000, ...) or to
+#                                 none ("") through driver_override; fails the scenario if it can't
+#   vfio_bind BDF...              use_driver BDF vfio-pci for each BDF
+#   add_lab_user                  make user "lab" (uid 1000) for su, and let it reach / and /dev/kvm
+#   exit_summary [FILE]           ovmm -v's per-vCPU exit lines (default $ERR), for the log
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
 GUEST_KERNEL=/lab/guest/vmlinuz
@@ -108,6 +113,23 @@ wait_for() {
   note "seen '$pattern' in ${file##*/} $(elapsed "$START_T" "$(uptime_s)") s after start"
 }
 
+# wait until at least N lines of FILE match PATTERN (fails if ovmm exits first or after LIMIT s)
+wait_for_count() {
+  want=$1; pattern=$2; file=${3:-$OUT}; limit=${4:-150}
+  t0=$(uptime_s)
+  while [ "$(tr -d '\r' < "$file" | grep -cE "$pattern")" -lt "$want" ]; do
+    if [ -n "${OVMM_PID:-}" ] && ! alive "$OVMM_PID"; then
+      wait "$OVMM_PID"; RC=$?
+      fail "ovmm exited (status $RC) before $want lines matched '$pattern'"
+    fi
+    if [ "$(elapsed "$t0" "$(uptime_s)" | cut -d. -f1)" -ge "$limit" ]; then
+      fail "fewer than $want lines matched '$pattern' in ${file##*/} within $limit s"
+    fi
+    sleep 0.2
+  done
+  note "$want lines match '$pattern' in ${file##*/}"
+}
+
 wait_ovmm() {
   limit=${1:-60}
   t0=$(uptime_s)
@@ -169,6 +191,44 @@ expect_between() {
 expect_field() {
   expect_grep "^$MARKER " "${4:-$OUT}"
   expect_between "$(marker_field "$1" "${4:-$OUT}")" "$2" "$3" "guest marker field $1"
+}
+
+# ---- L1's PCI devices ---------------------------------------------------------------------------
+
+# the name of the driver BDF is bound to, or nothing
+driver_of() {
+  l=/sys/bus/pci/devices/$1/driver
+  [ -e "$l" ] && basename "$(readlink "$l")"
+}
+
+use_driver() {
+  bdf=$1; want=$2; dev=/sys/bus/pci/devices/$bdf
+  [ -e "$dev" ] || fail "L1 has no PCI device $bdf (check the scenario's lab-l1-args)"
+  [ "$(driver_of "$bdf")" = "$want" ] && return 0
+  echo "$want" > "$dev/driver_override"
+  [ -e "$dev/driver" ] && echo "$bdf" > "$dev/driver/unbind"
+  [ -n "$want" ] && echo "$bdf" > /sys/bus/pci/drivers_probe
+  [ "$(driver_of "$bdf")" = "$want" ] ||
+    fail "could not bind $bdf to '$want' (now: '$(driver_of "$bdf")')"
+  note "$bdf is bound to '${want}' (IOMMU group $(basename "$(readlink "$dev/iommu_group")"))"
+}
+
+vfio_bind() {
+  for b in "$@"; do use_driver "$b" vfio-pci; done
+}
+
+add_lab_user() {
+  mkdir -p /etc
+  grep -q '^root:' /etc/passwd 2>/dev/null || echo 'root:x:0:0:root:/:/bin/sh' >> /etc/passwd
+  grep -q '^lab:' /etc/passwd || echo 'lab:x:1000:1000:lab:/tmp:/bin/sh' >> /etc/passwd
+  grep -q '^root:' /etc/group 2>/dev/null || echo 'root:x:0:' >> /etc/group
+  grep -q '^lab:' /etc/group || echo 'lab:x:1000:' >> /etc/group
+  chmod 755 /   # the initramfs root comes from a mktemp -d folder (mode 700)
+  chmod 666 /dev/kvm
+}
+
+exit_summary() {
+  tr -d '\r' < "${1:-$ERR}" | grep -E 'vCPU [0-9]+: [0-9]+ exits' | while read -r line; do note "$line"; done
 }
 
 # ---- runner (used by /init) ---------------------------------------------------------------------

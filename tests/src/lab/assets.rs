@@ -62,6 +62,8 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("apt-cache", "apt"),
     ("dpkg", "dpkg"),
     ("ldd", "libc-bin"),
+    ("gcc", "gcc"),
+    ("make", "make"),
 ];
 
 /// Fails with one message naming every missing host tool and how to install it.

@@ -282,13 +282,11 @@ fn bind_group(
 
 /// Asks the kernel to probe drivers for `bdf` (`drivers_probe`).
 fn probe(root: &SysRoot, kernel: &dyn Kernel, bdf: Bdf) -> Result<(), HostError> {
-    kernel
-        .probe(root, bdf)
-        .map_err(|source| HostError::Kernel {
-            op: "drivers_probe".into(),
-            bdf,
-            source,
-        })
+    kernel.probe(root, bdf).map_err(|source| HostError::Kernel {
+        op: "drivers_probe".into(),
+        bdf,
+        source,
+    })
 }
 
 fn bind_one(root: &SysRoot, kernel: &dyn Kernel, dev: &PciDevice) -> Result<(), HostError> {

@@ -5,12 +5,7 @@
 before=$(stty -g < /dev/ttyS0)
 OVMM_STDIN=tty start_ovmm reboot
 wait_for '^OVMM-GUEST-INIT .*' "$OUT" 150
-n=0
-while [ "$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-INIT ')" -lt 2 ]; do
-  alive "$OVMM_PID" || { wait "$OVMM_PID"; fail "ovmm exited (status $?) before the second boot"; }
-  n=$((n + 1)); [ "$n" -lt 750 ] || fail "no second OVMM-GUEST-INIT within 150 s of the first"
-  sleep 0.2
-done
+wait_for_count 2 '^OVMM-GUEST-INIT ' "$OUT" 150
 note "second boot seen"
 during=$(stty -g < /dev/ttyS0)
 [ "$during" != "$before" ] || fail "the terminal settings did not change while ovmm ran (no raw mode on a TTY stdin?)"

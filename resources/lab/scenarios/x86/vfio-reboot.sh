@@ -11,12 +11,7 @@ B=0000:00:0a.0
 vfio_bind "$B"
 start_ovmm reboot --vfio $B -v
 wait_for '^OVMM-GUEST-INIT ' "$OUT" 150
-n=0
-while [ "$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-INIT ')" -lt 2 ]; do
-  alive "$OVMM_PID" || { wait "$OVMM_PID"; fail "ovmm exited (status $?) before the second boot"; }
-  n=$((n + 1)); [ "$n" -lt 750 ] || fail "no second OVMM-GUEST-INIT within 150 s of the first"
-  sleep 0.2
-done
+wait_for_count 2 '^OVMM-GUEST-INIT ' "$OUT" 150
 sleep 0.5
 kill -TERM "$OVMM_PID"
 wait_ovmm 30
