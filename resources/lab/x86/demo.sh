@@ -1,12 +1,16 @@
-# The lab demo, run by L1's /init when /lab/plan says "mode demo": ovmm boots the lab guest, whose
-# console output appears live, then the demo reports ovmm's exit status.
-# To show more (e.g. a passed-through device), add the device to L1 with a lab-l1-args header
-# line (as in scenarios), bind it in L1 here, and add the ovmm option to DEMO_ARGS.
+# The lab demo, run by L1's /init when /lab/plan says "mode demo": the emulated host has an
+# e1000e NIC; ovmm passes it through to its guest with VFIO, and the guest's stock e1000e driver
+# gets an address by DHCP from QEMU's user network and pings the gateway. The guest console
+# appears live, then the demo reports ovmm's exit status.
 # lab-timeout: 300
-DEMO_ARGS="--cpus 2 --memory 512M"
-cmdline=$(guest_cmdline hello)
+# lab-l1-args: -device e1000e,netdev=n1,addr=0b.0 -netdev user,id=n1,restrict=on
+NIC=0000:00:0b.0
+use_driver "$NIC" vfio-pci
+DEMO_ARGS="--cpus 2 --memory 512M --vfio $NIC"
+cmdline=$(guest_cmdline demo)
 echo "LAB-DEMO-BEGIN"
-echo "In the emulated host (L1, QEMU TCG with nested SVM), ovmm boots a Debian kernel as its guest:"
+echo "In the emulated host (L1, QEMU TCG with nested SVM and an emulated IOMMU), the e1000e NIC"
+echo "$NIC is bound to vfio-pci; ovmm boots a Debian kernel and passes the NIC through to it:"
 echo "\$ ovmm --kernel $GUEST_KERNEL --initrd $GUEST_INITRD --cmdline '$cmdline' $DEMO_ARGS"
 echo "---- guest console (ovmm's stdout) ----"
 t0=$(uptime_s)
