@@ -74,6 +74,7 @@ scenario_tests! {
     vfio_managed => "vfio-managed",
     vfio_reboot => "vfio-reboot",
     host_tools => "host-tools",
+    vfio_large_bar => "vfio-large-bar",
     vfio_error_missing => "vfio-error-missing",
     vfio_error_not_bound => "vfio-error-not-bound",
     vfio_error_group => "vfio-error-group",
