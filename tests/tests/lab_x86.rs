@@ -75,6 +75,7 @@ scenario_tests! {
     vfio_reboot => "vfio-reboot",
     host_tools => "host-tools",
     vfio_large_bar => "vfio-large-bar",
+    vfio_ids_rom => "vfio-ids-rom",
     vfio_error_missing => "vfio-error-missing",
     vfio_error_not_bound => "vfio-error-not-bound",
     vfio_error_group => "vfio-error-group",

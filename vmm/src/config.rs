@@ -111,11 +111,16 @@ pub struct VfioConfig {
     /// `managed=on`: bind the device's IOMMU group to vfio-pci before the VM starts and give
     /// it back to its drivers when the VM ends.
     pub managed: bool,
+    /// `vendor-id=`, `device-id=`, `sub-vendor-id=`, `sub-device-id=`, `class-code=` (hex): the
+    /// IDs the guest sees instead of the device's own.
+    pub ids: devices::vfio::PciIdOverrides,
+    /// `rombar=off` hides the device's expansion ROM from the guest.
+    pub rombar: bool,
 }
 
 impl VfioConfig {
-    /// Parses `DEVICE[,intx=on|off][,managed=on|off]`; DEVICE is `0000:01:00.0`, `01:00.0` or
-    /// a sysfs path.
+    /// Parses `DEVICE[,opt=val...]`; DEVICE is `0000:01:00.0`, `01:00.0` or a sysfs path.
+    /// Options: `intx`, `managed`, `rombar` (on/off) and the ID overrides (hex).
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         let bad = |reason: String| ConfigError::BadVfio {
             value: value.to_string(),
@@ -140,6 +145,8 @@ impl VfioConfig {
             label: bdf.to_string(),
             intx_only: false,
             managed: false,
+            ids: Default::default(),
+            rombar: true,
         };
         for opt in parts {
             let (key, val) = opt
@@ -154,15 +161,40 @@ impl VfioConfig {
                     cfg.managed = parse_switch(val)
                         .ok_or_else(|| bad(format!("managed={val}: use on or off")))?
                 }
+                "rombar" => {
+                    cfg.rombar = parse_switch(val)
+                        .ok_or_else(|| bad(format!("rombar={val}: use on or off")))?
+                }
+                "vendor-id" => cfg.ids.vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
+                "device-id" => cfg.ids.device_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
+                "sub-vendor-id" => {
+                    cfg.ids.subsystem_vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
+                }
+                "sub-device-id" => {
+                    cfg.ids.subsystem_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
+                }
+                "class-code" => cfg.ids.class_code = Some(parse_id(key, val, 0xff_ffff).map_err(bad)?),
                 _ => {
                     return Err(bad(format!(
-                        "unknown option '{key}' (known: intx, managed)"
+                        "unknown option '{key}' (known: intx, managed, rombar, vendor-id, device-id, sub-vendor-id, sub-device-id, class-code)"
                     )))
                 }
             }
         }
         Ok(cfg)
     }
+}
+
+/// A hex ID (`0x1af4` or `1af4`) no larger than `max`.
+fn parse_id(key: &str, val: &str, max: u32) -> Result<u32, String> {
+    let digits = val
+        .strip_prefix("0x")
+        .or_else(|| val.strip_prefix("0X"))
+        .unwrap_or(val);
+    u32::from_str_radix(digits, 16)
+        .ok()
+        .filter(|&v| v <= max)
+        .ok_or_else(|| format!("{key}={val}: use a hex number up to {max:#x}"))
 }
 
 fn parse_switch(v: &str) -> Option<bool> {
@@ -402,6 +434,17 @@ mod tests {
                 .unwrap()
                 .managed
         );
+        let c = VfioConfig::parse(
+            "01:00.0,vendor-id=0x1af4,device-id=10d3,sub-vendor-id=0x8086,sub-device-id=0,class-code=0x030000,rombar=off",
+        )
+        .unwrap();
+        assert_eq!(c.ids.vendor_id, Some(0x1af4));
+        assert_eq!(c.ids.device_id, Some(0x10d3));
+        assert_eq!(c.ids.subsystem_vendor_id, Some(0x8086));
+        assert_eq!(c.ids.subsystem_id, Some(0));
+        assert_eq!(c.ids.class_code, Some(0x03_0000));
+        assert!(!c.rombar);
+        assert!(VfioConfig::parse("01:00.0").unwrap().rombar);
         let c = VfioConfig::parse("/sys/devices/pci0000:00/0000:00:03.0,intx=off").unwrap();
         assert_eq!(c.label, "0000:00:03.0");
         assert_eq!(
@@ -414,6 +457,9 @@ mod tests {
             ("01:00.0,intx=maybe", "use on or off"),
             ("01:00.0,rombar", "not key=value"),
             ("01:00.0,speed=9", "unknown option 'speed'"),
+            ("01:00.0,vendor-id=0x12345", "hex number up to 0xffff"),
+            ("01:00.0,class-code=xyz", "hex number up to 0xffffff"),
+            ("01:00.0,rombar=maybe", "use on or off"),
             ("/tmp/nothing", "does not end in a PCI address"),
         ] {
             let e = VfioConfig::parse(bad).unwrap_err().to_string();

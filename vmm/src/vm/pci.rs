@@ -15,6 +15,7 @@ use devices::pci::device::{PciDevice, SharedPciDevice};
 use devices::pci::interrupt::{IntxLine, MsiInterrupts};
 use devices::pci::root::{PciConfigIo, PciConfigMmio, PciEffectHandler, PciRoot};
 use devices::vfio::pci_device::{vectors_needed, VfioPciArgs, VfioPciDevice, VfioPciOptions};
+use devices::vfio::RomPolicy;
 use kvm_ioctls::VmFd;
 use vfio_ioctls::VfioContainer;
 
@@ -111,13 +112,7 @@ pub fn create(
     if let Some(o) = opened {
         container = Some(o.container);
         for (cfg, backend) in o.devices {
-            built.push(build_device(
-                vm,
-                &router,
-                cfg.label,
-                cfg.intx_only,
-                backend,
-            )?);
+            built.push(build_device(vm, &router, &cfg, backend)?);
         }
     }
     let windows = PciWindows {
@@ -190,12 +185,12 @@ pub fn create(
 fn build_device(
     vm: &Arc<VmFd>,
     router: &Arc<GsiRouter>,
-    label: String,
-    intx_only: bool,
+    cfg: &crate::config::VfioConfig,
     backend: devices::vfio::ioctls::VfioIoctlsBackend,
 ) -> Result<Built, BuildError> {
+    let label = cfg.label.clone();
     let vectors = vectors_needed(&backend);
-    let msi: Option<Box<dyn MsiInterrupts>> = if vectors > 0 && !intx_only {
+    let msi: Option<Box<dyn MsiInterrupts>> = if vectors > 0 && !cfg.intx_only {
         Some(Box::new(
             KvmMsiVectors::new(router.clone(), vm.clone(), vectors)
                 .map_err(|e| device_error("MSI vectors", e))?,
@@ -211,7 +206,13 @@ fn build_device(
         label: label.clone(),
         backend: Box::new(backend),
         options: VfioPciOptions {
-            intx_only,
+            intx_only: cfg.intx_only,
+            ids: cfg.ids,
+            rom: if cfg.rombar {
+                RomPolicy::FromDevice
+            } else {
+                RomPolicy::Hidden
+            },
             ..Default::default()
         },
         msi,
