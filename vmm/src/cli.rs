@@ -41,7 +41,7 @@ pub enum Command {
 /// Options of the bare `ovmm` form, which boots a VM.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Guest kernel (x86_64: bzImage or ELF vmlinux).
+    /// Guest kernel (x86_64: bzImage or ELF vmlinux; arm64: the uncompressed Image).
     #[arg(long, value_name = "PATH", required = true)]
     pub kernel: Option<PathBuf>,
     /// Initramfs to load for the guest.
@@ -70,12 +70,21 @@ pub struct RunArgs {
     /// vfio-pci for the run and gives it back after. Repeat for more devices.
     #[arg(long, value_name = "DEVICE[,OPT=VAL...]")]
     pub vfio: Vec<String>,
+    /// MSI/MSI-X for passed-through devices: on, or off to make every device use INTx
+    /// (arm64 also turns it off when KVM cannot give the VM an ITS) [default: on].
+    #[arg(long, value_name = "on|off")]
+    pub msi: Option<String>,
+    /// arm64: write the guest's device tree blob to FILE and exit (decompile it with
+    /// `dtc -I dtb -O dts FILE`); the VM is built (KVM, devices) but never started.
+    #[arg(long, value_name = "FILE")]
+    pub dump_dtb: Option<PathBuf>,
 }
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0        the guest powered off (or rebooted, with --no-reboot)
-  N        the guest wrote N to the test-exit device (x86: I/O port 0xf4)
+  N        the guest wrote N to the test-exit device (x86: I/O port 0xf4,
+           arm64: MMIO 0x09020000)
   1        ovmm failed (the message says why)
   2        bad usage or configuration (bad option, missing or corrupt kernel or initrd)
   124      --timeout expired
@@ -94,6 +103,8 @@ impl RunArgs {
             no_reboot: self.no_reboot,
             timeout: self.timeout,
             vfio: self.vfio.clone(),
+            msi: self.msi.clone(),
+            dump_dtb: self.dump_dtb.clone(),
         }
     }
 }
@@ -120,6 +131,10 @@ mod tests {
             "30",
             "--serial",
             "none",
+            "--msi",
+            "off",
+            "--dump-dtb",
+            "/tmp/vm.dtb",
         ])
         .unwrap();
         assert!(cli.command.is_none());
@@ -132,6 +147,8 @@ mod tests {
         assert!(r.no_reboot);
         assert_eq!(r.timeout, Some(30));
         assert_eq!(r.serial.as_deref(), Some("none"));
+        assert_eq!(r.msi.as_deref(), Some("off"));
+        assert_eq!(r.dump_dtb, Some(PathBuf::from("/tmp/vm.dtb")));
     }
 
     #[test]

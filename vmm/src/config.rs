@@ -13,11 +13,19 @@ use std::time::Duration;
 /// Smallest guest memory ovmm accepts.
 pub const MIN_MEMORY: u64 = 32 << 20;
 /// Most vCPUs ovmm will create (x86 xAPIC IDs are 8 bits and 0xFF is broadcast).
+#[cfg(not(target_arch = "aarch64"))]
 pub const MAX_VCPUS: u8 = 254;
+/// Most vCPUs ovmm will create (as many GICv3 redistributors as the arm64 map has room for).
+#[cfg(target_arch = "aarch64")]
+pub const MAX_VCPUS: u8 = arch::aarch64::layout::MAX_VCPUS as u8;
 /// Default guest memory.
 pub const DEFAULT_MEMORY: u64 = 512 << 20;
 /// Kernel command line used when the user gives none.
+#[cfg(not(target_arch = "aarch64"))]
 pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1";
+/// Kernel command line used when the user gives none (the UART is an `ns16550a`: ttyS0).
+#[cfg(target_arch = "aarch64")]
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 panic=1";
 
 /// Input that cannot describe a VM. Each message names the offending value.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,14 @@ pub enum ConfigError {
     /// The same host device named twice.
     #[error("--vfio {0} is given twice")]
     DuplicateVfio(String),
+    /// `--msi` value not understood.
+    #[error("invalid --msi '{0}': use on or off")]
+    BadMsi(String),
+    /// `--dump-dtb` on a platform without a device tree.
+    #[error(
+        "--dump-dtb: this ovmm builds x86_64 guests, which get ACPI tables, not a device tree"
+    )]
+    NoDeviceTree,
 }
 
 /// Where the guest's serial console goes.
@@ -226,6 +242,11 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Host devices to pass through.
     pub vfio: Vec<VfioConfig>,
+    /// Whether passed-through devices may use MSI/MSI-X (`--msi off` hides them from every
+    /// device, as `intx=on` does for one).
+    pub msi: bool,
+    /// Write the guest's device tree here and exit instead of running (arm64).
+    pub dump_dtb: Option<PathBuf>,
 }
 
 /// The user's request before validation (what the CLI or a config file produce).
@@ -249,6 +270,10 @@ pub struct VmRequest {
     pub timeout: Option<u64>,
     /// `--vfio`, unparsed, in order
     pub vfio: Vec<String>,
+    /// `--msi`, unparsed
+    pub msi: Option<String>,
+    /// `--dump-dtb`
+    pub dump_dtb: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -287,6 +312,13 @@ impl VmConfig {
             }
             vfio.push(cfg);
         }
+        let msi = match req.msi.as_deref() {
+            None => true,
+            Some(v) => parse_switch(v).ok_or_else(|| ConfigError::BadMsi(v.to_string()))?,
+        };
+        if req.dump_dtb.is_some() && !cfg!(target_arch = "aarch64") {
+            return Err(ConfigError::NoDeviceTree);
+        }
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -300,6 +332,8 @@ impl VmConfig {
             no_reboot: req.no_reboot,
             timeout: req.timeout.map(Duration::from_secs),
             vfio,
+            msi,
+            dump_dtb: req.dump_dtb.clone(),
         })
     }
 }
@@ -391,13 +425,31 @@ pub fn kernel_format(head: &[u8]) -> Result<KernelFormat, &'static str> {
         }
         Err("neither a bzImage (no 'HdrS' setup header) nor an ELF vmlinux")
     } else {
-        if is_arm64 {
-            return Ok(KernelFormat::Arm64Image);
-        }
         if is_bzimage {
             return Err("it is an x86 bzImage; this ovmm boots arm64 Image files");
         }
-        Err("not an arm64 Image (no 'ARM\\x64' magic at offset 56)")
+        if is_elf {
+            return Err("it is an ELF file (vmlinux?); this ovmm boots the arm64 Image (arch/arm64/boot/Image)");
+        }
+        arm64_image_problem(head)?;
+        Ok(KernelFormat::Arm64Image)
+    }
+}
+
+/// Why the arm64 Image header in `head` cannot be booted, in the words of the header check.
+fn arm64_image_problem(head: &[u8]) -> Result<(), &'static str> {
+    use arch::aarch64::boot::{parse_image_header, BootError};
+    match parse_image_header(head) {
+        Ok(_) => Ok(()),
+        Err(BootError::Gzip) => Err("it is gzip-compressed (Image.gz): gunzip it and pass the Image"),
+        Err(BootError::Zboot(_)) => Err("it is an EFI zboot image (vmlinuz.efi), which needs EFI firmware to unpack: pass the uncompressed arm64 Image"),
+        Err(BootError::BadMagic { .. }) | Err(BootError::TooShort { .. }) => {
+            Err("not an arm64 Image (no 'ARM\\x64' magic at offset 56)")
+        }
+        Err(BootError::BigEndian) => Err("it is a big-endian arm64 Image; ovmm boots little-endian kernels"),
+        Err(BootError::NoImageSize) => Err("its arm64 Image header has image_size 0 (a kernel older than 3.17), which ovmm does not boot"),
+        Err(BootError::TextOffset(_)) => Err("its arm64 Image header has an invalid text_offset"),
+        Err(_) => Err("its arm64 Image header cannot be used"),
     }
 }
 
@@ -485,6 +537,7 @@ mod tests {
         p
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn fake_bzimage() -> Vec<u8> {
         let mut k = vec![0u8; 0x400];
         k[0x202..0x206].copy_from_slice(b"HdrS");
@@ -544,5 +597,89 @@ mod tests {
         let mut arm = vec![0u8; 64];
         arm[56..60].copy_from_slice(b"ARM\x64");
         assert!(kernel_format(&arm).unwrap_err().contains("arm64"));
+    }
+
+    /// The first bytes of an arm64 Image: text_offset 0, image_size 32 MiB, 4 KiB pages.
+    #[cfg(target_arch = "aarch64")]
+    fn fake_image() -> Vec<u8> {
+        let mut k = vec![0u8; 4096];
+        k[16..24].copy_from_slice(&(32u64 << 20).to_le_bytes());
+        k[24..32].copy_from_slice(&2u64.to_le_bytes());
+        k[56..60].copy_from_slice(b"ARM\x64");
+        k
+    }
+
+    #[test]
+    #[cfg(target_arch = "aarch64")]
+    fn arm64_kernel_formats() {
+        assert_eq!(kernel_format(&fake_image()), Ok(KernelFormat::Arm64Image));
+        let mut gz = fake_image();
+        gz[..2].copy_from_slice(&[0x1f, 0x8b]);
+        gz[56..60].copy_from_slice(&[0; 4]);
+        assert!(kernel_format(&gz).unwrap_err().contains("gunzip"));
+        let mut bz = vec![0u8; 0x400];
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        assert!(kernel_format(&bz).unwrap_err().contains("x86 bzImage"));
+        let mut be = fake_image();
+        be[24] = 1;
+        assert!(kernel_format(&be).unwrap_err().contains("big-endian"));
+        assert!(kernel_format(&[0x55; 128])
+            .unwrap_err()
+            .contains("not an arm64 Image"));
+    }
+
+    #[test]
+    #[cfg(target_arch = "aarch64")]
+    fn arm64_validate_defaults_and_options() {
+        let kernel = temp_file("Image", &fake_image());
+        let mut req = VmRequest {
+            kernel: kernel.clone(),
+            ..Default::default()
+        };
+        let c = VmConfig::validate(&req).unwrap();
+        assert_eq!(c.cmdline, "console=ttyS0 panic=1");
+        assert!(c.msi);
+        assert_eq!(c.dump_dtb, None);
+        req.msi = Some("off".into());
+        req.dump_dtb = Some("/tmp/x.dtb".into());
+        let c = VmConfig::validate(&req).unwrap();
+        assert!(!c.msi);
+        assert_eq!(c.dump_dtb, Some(PathBuf::from("/tmp/x.dtb")));
+        req.cpus = Some(124);
+        let e = VmConfig::validate(&req).unwrap_err().to_string();
+        assert!(e.contains("use 1 to 123"), "{e}");
+        std::fs::remove_file(kernel).unwrap();
+    }
+
+    #[test]
+    fn msi_switch_and_dump_dtb() {
+        let kernel_bytes = if cfg!(target_arch = "aarch64") {
+            let mut k = vec![0u8; 4096];
+            k[16..24].copy_from_slice(&(32u64 << 20).to_le_bytes());
+            k[56..60].copy_from_slice(b"ARM\x64");
+            k
+        } else {
+            let mut k = vec![0u8; 0x400];
+            k[0x202..0x206].copy_from_slice(b"HdrS");
+            k
+        };
+        let kernel = temp_file("msi", &kernel_bytes);
+        let mut req = VmRequest {
+            kernel: kernel.clone(),
+            msi: Some("maybe".into()),
+            ..Default::default()
+        };
+        let e = VmConfig::validate(&req).unwrap_err().to_string();
+        assert_eq!(e, "invalid --msi 'maybe': use on or off");
+        req.msi = Some("on".into());
+        assert!(VmConfig::validate(&req).unwrap().msi);
+        req.dump_dtb = Some("/tmp/vm.dtb".into());
+        let dumped = VmConfig::validate(&req);
+        if cfg!(target_arch = "aarch64") {
+            assert!(dumped.is_ok());
+        } else {
+            assert!(dumped.unwrap_err().to_string().contains("ACPI tables"));
+        }
+        std::fs::remove_file(kernel).unwrap();
     }
 }

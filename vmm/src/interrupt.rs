@@ -2,10 +2,15 @@
 //! MSI/MSI-X vector, and level-triggered INTx lines with KVM's resample fd.
 //!
 //! [`GsiRouter`] owns the whole routing table. KVM replaces the table on every update, so the
-//! router always writes the in-kernel irqchip's default routes (legacy IRQs 0-15 on the PIC
-//! and the IOAPIC, 16-23 on the IOAPIC) together with the MSI routes of every vector.
+//! router always writes the in-kernel irqchip's default routes together with the MSI routes of
+//! every vector: on x86 legacy IRQs 0-15 on the PIC and the IOAPIC and 16-23 on the IOAPIC; on
+//! arm64 GSI `n` to SPI `n` for every SPI of the vGIC (what KVM's vGIC sets up itself).
 //! [`KvmMsiVectors`] is the device-facing half: the device model asks it to re-route or mask
 //! vectors, without knowing KVM.
+//!
+//! On arm64 MSIs go to the vITS, which needs to know which device sent them: routes of a
+//! device built [`KvmMsiVectors::with_requester_id`] carry `KVM_MSI_VALID_DEVID` and the
+//! device's PCI requester ID, the same number the device tree's `msi-map` gives the guest.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -14,14 +19,19 @@ use std::sync::{Arc, Mutex};
 
 use devices::pci::interrupt::{IntxLine, MsiInterrupts, VectorUpdate};
 use kvm_bindings::{
-    kvm_irq_routing_entry, KvmIrqRouting, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER,
-    KVM_IRQCHIP_PIC_SLAVE, KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI,
+    kvm_irq_routing_entry, KvmIrqRouting, KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI,
+    KVM_MSI_VALID_DEVID,
 };
 use kvm_ioctls::VmFd;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// First GSI handed out for MSI vectors (0-23 are the IOAPIC pins).
+#[cfg(target_arch = "x86_64")]
 pub const FIRST_MSI_GSI: u32 = 24;
+/// First GSI handed out for MSI vectors (the ones below are the vGIC's SPIs).
+#[cfg(target_arch = "aarch64")]
+pub const FIRST_MSI_GSI: u32 =
+    arch::aarch64::layout::GIC_NR_IRQS - arch::aarch64::layout::GIC_SPI_INTID_BASE;
 /// KVM's routing table size limit (KVM_MAX_IRQ_ROUTES).
 pub const MAX_GSI: u32 = 4095;
 
@@ -48,8 +58,16 @@ pub enum InterruptError {
     EventFd(#[source] io::Error),
 }
 
+/// An MSI route: the message and, for the vITS, the sender's device ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MsiRoute {
+    address: u64,
+    data: u32,
+    devid: Option<u32>,
+}
+
 struct RouterState {
-    msi: BTreeMap<u32, (u64, u32)>,
+    msi: BTreeMap<u32, MsiRoute>,
     next_gsi: u32,
 }
 
@@ -84,7 +102,7 @@ impl GsiRouter {
     }
 
     /// Sets (`Some`) or removes (`None`) the MSI route of `gsi`; call [`Self::commit`] after.
-    fn set_msi(&self, gsi: u32, message: Option<(u64, u32)>) {
+    fn set_msi(&self, gsi: u32, message: Option<MsiRoute>) {
         let mut s = lock(&self.state);
         match message {
             Some(m) => s.msi.insert(gsi, m),
@@ -96,11 +114,7 @@ impl GsiRouter {
     pub fn commit(&self) -> Result<(), InterruptError> {
         let s = lock(&self.state);
         let mut entries = default_routes();
-        entries.extend(
-            s.msi
-                .iter()
-                .map(|(&gsi, &(address, data))| msi_route(gsi, address, data)),
-        );
+        entries.extend(s.msi.iter().map(|(&gsi, route)| msi_route(gsi, route)));
         let table =
             KvmIrqRouting::from_entries(&entries).map_err(|_| InterruptError::OutOfGsis {
                 wanted: entries.len() as u32,
@@ -129,20 +143,26 @@ fn irqchip_route(gsi: u32, irqchip: u32, pin: u32) -> kvm_irq_routing_entry {
     e
 }
 
-fn msi_route(gsi: u32, address: u64, data: u32) -> kvm_irq_routing_entry {
+fn msi_route(gsi: u32, route: &MsiRoute) -> kvm_irq_routing_entry {
     let mut e = kvm_irq_routing_entry {
         gsi,
         type_: KVM_IRQ_ROUTING_MSI,
         ..Default::default()
     };
-    e.u.msi.address_lo = address as u32;
-    e.u.msi.address_hi = (address >> 32) as u32;
-    e.u.msi.data = data;
+    e.u.msi.address_lo = route.address as u32;
+    e.u.msi.address_hi = (route.address >> 32) as u32;
+    e.u.msi.data = route.data;
+    if let Some(devid) = route.devid {
+        e.flags = KVM_MSI_VALID_DEVID;
+        e.u.msi.__bindgen_anon_1.devid = devid;
+    }
     e
 }
 
 /// The routes KVM installs by itself with an in-kernel irqchip (Linux's `default_routing`).
+#[cfg(target_arch = "x86_64")]
 fn default_routes() -> Vec<kvm_irq_routing_entry> {
+    use kvm_bindings::{KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE};
     let mut routes = Vec::with_capacity(40);
     for irq in 0..24 {
         routes.push(irqchip_route(irq, KVM_IRQCHIP_IOAPIC, irq));
@@ -153,6 +173,15 @@ fn default_routes() -> Vec<kvm_irq_routing_entry> {
         }
     }
     routes
+}
+
+/// The routes KVM's vGIC installs when it is initialised: GSI `n` to SPI `n` (irqchip 0,
+/// pin `n`) for every SPI.
+#[cfg(target_arch = "aarch64")]
+fn default_routes() -> Vec<kvm_irq_routing_entry> {
+    (0..FIRST_MSI_GSI)
+        .map(|spi| irqchip_route(spi, 0, spi))
+        .collect()
 }
 
 struct Vector {
@@ -168,6 +197,7 @@ pub struct KvmMsiVectors {
     router: Arc<GsiRouter>,
     vm: Arc<VmFd>,
     vectors: Vec<Vector>,
+    devid: Option<u32>,
 }
 
 impl KvmMsiVectors {
@@ -187,7 +217,15 @@ impl KvmMsiVectors {
             router,
             vm,
             vectors,
+            devid: None,
         })
+    }
+
+    /// Makes every route of these vectors carry the device's PCI requester ID
+    /// (`bus << 8 | device << 3 | function`) as its device ID, which a vITS needs.
+    pub fn with_requester_id(mut self, requester_id: u16) -> Self {
+        self.devid = Some(u32::from(requester_id));
+        self
     }
 }
 
@@ -206,7 +244,11 @@ impl MsiInterrupts for KvmMsiVectors {
                 let programmed = u.message.address != 0;
                 self.router.set_msi(
                     v.gsi,
-                    programmed.then_some((u.message.address, u.message.data)),
+                    programmed.then_some(MsiRoute {
+                        address: u.message.address,
+                        data: u.message.data,
+                        devid: self.devid,
+                    }),
                 );
             }
         }
@@ -276,7 +318,9 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn default_routes_match_kvm() {
+        use kvm_bindings::{KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE};
         let r = default_routes();
         // 24 IOAPIC pins + 16 PIC pins.
         assert_eq!(r.len(), 40);
@@ -293,13 +337,58 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "aarch64")]
+    fn default_routes_match_the_vgic() {
+        let r = default_routes();
+        assert_eq!(r.len(), 224);
+        // SAFETY: reading the irqchip variant of entries built as irqchip routes.
+        let pins: Vec<(u32, u32, u32)> = r
+            .iter()
+            .map(|e| unsafe { (e.gsi, e.u.irqchip.irqchip, e.u.irqchip.pin) })
+            .collect();
+        assert_eq!(pins[1], (1, 0, 1));
+        assert_eq!(pins[223], (223, 0, 223));
+        assert!(r.iter().all(|e| e.type_ == KVM_IRQ_ROUTING_IRQCHIP));
+        assert_eq!(FIRST_MSI_GSI, 224);
+    }
+
+    #[test]
     fn msi_route_splits_the_address() {
-        let e = msi_route(30, 0x1_fee0_1000, 0x4041);
+        let route = MsiRoute {
+            address: 0x1_fee0_1000,
+            data: 0x4041,
+            devid: None,
+        };
+        let e = msi_route(30, &route);
         // SAFETY: reading the msi variant of an entry built as an MSI route.
         let (lo, hi, data) = unsafe { (e.u.msi.address_lo, e.u.msi.address_hi, e.u.msi.data) };
         assert_eq!(
-            (e.gsi, e.type_, lo, hi, data),
-            (30, KVM_IRQ_ROUTING_MSI, 0xfee0_1000, 1, 0x4041)
+            (e.gsi, e.type_, e.flags, lo, hi, data),
+            (30, KVM_IRQ_ROUTING_MSI, 0, 0xfee0_1000, 1, 0x4041)
+        );
+    }
+
+    #[test]
+    fn msi_route_carries_the_device_id() {
+        // edu in slot 1 of bus 0 writing the ITS doorbell (GITS_TRANSLATER).
+        let route = MsiRoute {
+            address: 0x0809_0040,
+            data: 3,
+            devid: Some(0x08),
+        };
+        let e = msi_route(230, &route);
+        // SAFETY: reading the msi variant of an entry built as an MSI route.
+        let (lo, hi, data, devid) = unsafe {
+            (
+                e.u.msi.address_lo,
+                e.u.msi.address_hi,
+                e.u.msi.data,
+                e.u.msi.__bindgen_anon_1.devid,
+            )
+        };
+        assert_eq!(
+            (e.gsi, e.flags, lo, hi, data, devid),
+            (230, KVM_MSI_VALID_DEVID, 0x0809_0040, 0, 3, 0x08)
         );
     }
 }

@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_USAGE, &e),
     };
+    if let Some(path) = &config.dump_dtb {
+        return dump_dtb(&config, path);
+    }
     match runner::run(&config) {
         Ok(outcome) => {
             vmm::terminal::restore();
@@ -37,6 +40,42 @@ fn main() -> ExitCode {
                 _ => EXIT_FAILURE,
             };
             fail(code, &e)
+        }
+    }
+}
+
+/// `--dump-dtb FILE`: builds the VM without running it and writes its device tree.
+fn dump_dtb(config: &VmConfig, path: &std::path::Path) -> ExitCode {
+    let blob = match vmm::vm::device_tree_of(config) {
+        Ok(Some(blob)) => blob,
+        Ok(None) => {
+            eprintln!("ovmm: --dump-dtb: this platform builds no device tree");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            let code = if e.is_bad_input() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            };
+            return fail(code, &e);
+        }
+    };
+    match std::fs::write(path, &blob) {
+        Ok(()) => {
+            log::info!(
+                "wrote the guest's device tree ({} bytes) to {}",
+                blob.len(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "ovmm: cannot write the device tree to '{}': {e}",
+                path.display()
+            );
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

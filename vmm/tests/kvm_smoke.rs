@@ -9,6 +9,10 @@
 //!   to the real serial port and test-exit device.
 //!
 //! Without a usable /dev/kvm these tests fail and say why: they never skip silently.
+//!
+//! The payloads are x86 machine code: the file is built for x86_64 only (arm64 builds are
+//! unit-tested under qemu-user, which has no KVM, and booted in the arm64 lab).
+#![cfg(target_arch = "x86_64")]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -163,6 +167,8 @@ fn config(kernel: PathBuf, console: PathBuf, cpus: u8) -> VmConfig {
         no_reboot: true,
         timeout: Some(Duration::from_secs(600)),
         vfio: Vec::new(),
+        msi: true,
+        dump_dtb: None,
     }
 }
 

@@ -7,16 +7,18 @@
 //! `earlycon=uart,mmio,0x09000000`, and `console=ttyS0`); the PL031 RTC with the fixed
 //! 24 MHz `apb_pclk` AMBA devices need; the test-exit register; and the PCI host bridge.
 //!
-//! The PCI host is `pci-host-ecam-generic` with three windows in `ranges` (I/O, 32-bit
-//! non-prefetchable, 64-bit prefetchable), an `interrupt-map` that swizzles INTx onto four
+//! The PCI host is `pci-host-ecam-generic` with three windows in `ranges` (I/O, 32-bit and
+//! 64-bit, both non-prefetchable), an `interrupt-map` that swizzles INTx onto four
 //! level-high SPIs ([`intx_spi`] is the one place that mapping is defined; the VMM wires INTx
 //! with it too), and `msi-map` only when an ITS exists: without an MSI controller, guests see
 //! no MSI domain and drivers fall back to INTx. `/chosen` carries `linux,pci-probe-only = <1>`
 //! so the guest keeps the BAR addresses ovmm assigned.
 //!
-//! Note for BAR placement: the 64-bit window is prefetchable, and Linux refuses to claim a
-//! non-prefetchable BAR inside a prefetchable window, so non-prefetchable 64-bit BARs belong in
-//! the 32-bit window.
+//! Why the 64-bit window is not marked prefetchable: Linux refuses to claim a
+//! non-prefetchable BAR inside a prefetchable window (and with `linux,pci-probe-only` it keeps
+//! ovmm's addresses rather than moving the BAR), while prefetchable BARs are fine in a
+//! non-prefetchable window. Devices with large non-prefetchable 64-bit BARs (NVMe, Wi-Fi
+//! cards, GPU register BARs) then work wherever ovmm places them.
 //!
 //! The test-exit node (`ovmm,test-exit`) binds no driver; it tells a guest where the register
 //! is (`/proc/device-tree/test-exit@9020000/reg`).
@@ -57,7 +59,9 @@ const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// `ranges` space codes of a PCI address's high cell.
 const PCI_RANGE_IO: u32 = 0x0100_0000;
 const PCI_RANGE_MMIO32: u32 = 0x0200_0000;
-const PCI_RANGE_MMIO64_PREFETCH: u32 = 0x4300_0000;
+/// The 64-bit window is described non-prefetchable (as QEMU's `virt` does): Linux places
+/// prefetchable BARs in a non-prefetchable window, but never the other way round.
+const PCI_RANGE_MMIO64: u32 = 0x0300_0000;
 /// Requester IDs the `msi-map` covers: all of bus 0..=255.
 const MSI_MAP_RIDS: u32 = 0x1_0000;
 
@@ -141,7 +145,7 @@ pub struct PciHost {
     pub io: GuestRange,
     /// The 32-bit non-prefetchable window.
     pub mmio32: GuestRange,
-    /// The 64-bit prefetchable window, when there is one.
+    /// The 64-bit window, when there is one.
     pub mmio64: Option<GuestRange>,
 }
 
@@ -679,7 +683,7 @@ fn pci_ranges(pci: &PciHost) -> Vec<u32> {
     push(PCI_RANGE_IO, 0, &pci.io);
     push(PCI_RANGE_MMIO32, pci.mmio32.start.0, &pci.mmio32);
     if let Some(mmio64) = &pci.mmio64 {
-        push(PCI_RANGE_MMIO64_PREFETCH, mmio64.start.0, mmio64);
+        push(PCI_RANGE_MMIO64, mmio64.start.0, mmio64);
     }
     cells
 }

@@ -1,6 +1,11 @@
 //! Building a VM from a [`VmConfig`], in the design's order:
 //! KVM -> guest memory -> interrupt controller -> devices -> boot description -> vCPUs.
 //!
+//! The per-architecture steps live in `x86_64` and `aarch64`, behind the same function names.
+//! On arm64 the interrupt controller step also creates the vCPUs (KVM initialises the vGIC
+//! only once every vCPU exists, and the device tree needs their MPIDRs); it hands them on in
+//! its [`platform::Irqchip`] to the vCPU step, which sets their boot registers.
+//!
 //! [`Vm::build`] is the recipe; each step is a named function returning typed parts. The
 //! built [`Vm`] owns everything the guest uses; [`Vm::start`] hands the vCPUs to their threads
 //! and returns a [`RunningVm`]. Dropping a `RunningVm` stops the vCPUs first, then releases
@@ -11,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use devices::legacy::SerialDevice;
 use devices::lifecycle::GuestRequests;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::GuestAddress;
 
 use crate::config::VmConfig;
 use crate::memory::{self, GuestMemory, MemoryError};
@@ -21,6 +27,10 @@ pub mod pci;
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as platform;
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+use aarch64 as platform;
 
 /// Everything that can go wrong while building a VM.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +102,14 @@ impl BuildError {
     }
 }
 
+/// What the boot description step leaves for the vCPUs.
+pub struct Boot {
+    /// Where the boot vCPU starts.
+    pub entry: GuestAddress,
+    /// The device tree blob and where it was written (arm64).
+    pub device_tree: Option<(GuestAddress, Vec<u8>)>,
+}
+
 /// Where the guest's console output goes; created by the runner, shared across reboots.
 pub type ConsoleOut = Box<dyn std::io::Write + Send>;
 
@@ -110,6 +128,7 @@ pub struct Vm {
     io: Arc<IoBuses>,
     serial: Arc<Mutex<SerialDevice>>,
     pci: pci::PciSegment,
+    device_tree: Option<Vec<u8>>,
     requests: GuestRequests,
     vm_fd: Arc<VmFd>,
     _kvm: Kvm,
@@ -130,27 +149,25 @@ impl Vm {
     /// Builds a VM from `config`.
     pub fn build(config: &VmConfig, ctx: &BuildContext) -> Result<Vm, BuildError> {
         let kvm = open_kvm()?;
-        let vm_fd = Arc::new(kvm.create_vm().map_err(|source| BuildError::KvmCall {
-            what: "create the VM",
-            source,
-        })?);
+        let vm_fd = Arc::new(platform::create_vm(&kvm, config)?);
         let memory = memory::create(&platform::ram_regions(config.memory))?;
         let next_slot = memory::register(&vm_fd, &memory, 0)?;
-        platform::create_irqchip(&vm_fd)?;
+        let irqchip = platform::create_irqchip(&kvm, &vm_fd, config)?;
         let io = Arc::new(IoBuses::default());
         let console = (ctx.console)().map_err(|e| BuildError::Device {
             what: "the serial console output",
             reason: e.to_string(),
         })?;
         let serial = platform::create_devices(&vm_fd, &io, config, &ctx.requests, console)?;
-        let pci = platform::create_pci(&kvm, &vm_fd, &io, &memory, config, next_slot)?;
-        let entry = platform::load_boot_description(&memory, config, &pci)?;
-        let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, entry)?;
+        let pci = platform::create_pci(&kvm, &vm_fd, &io, &memory, config, next_slot, &irqchip)?;
+        let boot = platform::load_boot_description(&memory, config, &pci, &irqchip)?;
+        let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, &boot, irqchip)?;
         Ok(Vm {
             vcpus,
             io,
             serial,
             pci,
+            device_tree: boot.device_tree.map(|(_, blob)| blob),
             requests: ctx.requests.clone(),
             vm_fd,
             _kvm: kvm,
@@ -174,6 +191,26 @@ impl Vm {
     pub fn pci(&self) -> &pci::PciSegment {
         &self.pci
     }
+
+    /// The device tree blob the guest gets (arm64; `None` on x86, which has ACPI tables).
+    pub fn device_tree(&self) -> Option<&[u8]> {
+        self.device_tree.as_deref()
+    }
+}
+
+/// Builds the VM `config` describes without starting it and returns its device tree
+/// (`--dump-dtb`). Guest console output and requests go nowhere: no vCPU ever runs.
+pub fn device_tree_of(config: &VmConfig) -> Result<Option<Vec<u8>>, BuildError> {
+    let requests = GuestRequests::new().map_err(|e| BuildError::Device {
+        what: "the guest request channel",
+        reason: e.to_string(),
+    })?;
+    let ctx = BuildContext {
+        requests,
+        console: Box::new(|| Ok(Box::new(std::io::sink()) as ConsoleOut)),
+    };
+    let vm = Vm::build(config, &ctx)?;
+    Ok(vm.device_tree().map(<[u8]>::to_vec))
 }
 
 /// A VM whose vCPUs run. Dropping it stops them, then releases the VM.

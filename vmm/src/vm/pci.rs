@@ -1,10 +1,15 @@
 //! Building the PCI segment: the root complex with its config-space access paths on the
 //! buses, and every `--vfio` device placed on it (device model, interrupts, BARs).
 //!
-//! Order: open the devices (preflight, container, DMA) -> build each device model with its
-//! MSI vectors and INTx line -> size the 64-bit window from the real 64-bit BARs -> place all
+//! Order: open the devices (preflight, container, DMA) -> give each its slot (command-line
+//! order from slot 1; slot 0 is the host bridge) -> build each device model with its MSI
+//! vectors and INTx line -> size the 64-bit window from the real 64-bit BARs -> place all
 //! BARs at natural alignment, biggest first -> add the devices to the root -> mmap their BARs
-//! -> connect INTx to the slot's GSI. A BAR that does not fit fails the build before the guest
+//! -> connect INTx to the slot's GSI.
+//!
+//! Slots are known before the device models exist because on arm64 every MSI route carries
+//! the device's requester ID for the vITS. Without MSI (`--msi off`, or an arm64 host that
+//! gives no vITS) every device is built as with `intx=on`. A BAR that does not fit fails the build before the guest
 //! starts, naming the device, the BAR, its size and the window.
 
 use std::os::fd::AsFd;
@@ -14,6 +19,7 @@ use devices::pci::bar::{BarKind, ByteSize};
 use devices::pci::device::{PciDevice, SharedPciDevice};
 use devices::pci::interrupt::{IntxLine, MsiInterrupts};
 use devices::pci::root::{PciConfigIo, PciConfigMmio, PciEffectHandler, PciRoot};
+use devices::pci::PciAddress;
 use devices::vfio::pci_device::{vectors_needed, VfioPciArgs, VfioPciDevice, VfioPciOptions};
 use devices::vfio::RomPolicy;
 use kvm_ioctls::VmFd;
@@ -43,7 +49,14 @@ pub struct PciPlatform {
     pub addr_limit: u64,
     /// GSI of INTA for a slot.
     pub intx_gsi: fn(u8) -> u32,
+    /// Whether devices may use MSI/MSI-X (otherwise they are all built INTx-only).
+    pub msi: bool,
+    /// Whether MSI routes carry the device's requester ID (arm64 vITS).
+    pub msi_requester_ids: bool,
 }
+
+/// Most passthrough devices one bus holds (slots 1..=31; slot 0 is the host bridge).
+const MAX_DEVICES: usize = 31;
 
 /// A slot's INTx routing, for the platform description (ACPI `_PRT`, FDT `interrupt-map`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +98,7 @@ impl PciSegment {
 
 struct Built {
     label: String,
+    address: PciAddress,
     device: VfioPciDevice,
     intx: IntxLine,
 }
@@ -111,8 +125,19 @@ pub fn create(
     let mut container = None;
     if let Some(o) = opened {
         container = Some(o.container);
-        for (cfg, backend) in o.devices {
-            built.push(build_device(vm, &router, &cfg, backend)?);
+        if o.devices.len() > MAX_DEVICES {
+            return Err(device_error(
+                "the passthrough devices",
+                format!(
+                    "{} --vfio devices given; one PCI bus holds at most {MAX_DEVICES}",
+                    o.devices.len()
+                ),
+            ));
+        }
+        for (i, (cfg, backend)) in o.devices.into_iter().enumerate() {
+            let address =
+                PciAddress::new(0, i as u8 + 1, 0).map_err(|e| device_error("a PCI slot", e))?;
+            built.push(build_device(vm, &router, &cfg, backend, address, platform)?);
         }
     }
     let windows = PciWindows {
@@ -152,8 +177,8 @@ pub fn create(
             .transpose()
             .map_err(|e| device_error("a VFIO device fd", e))?;
         let shared: SharedPciDevice = Arc::new(Mutex::new(b.device));
-        let address = root
-            .add_device(shared.clone())
+        let address = b.address;
+        root.add_device_at(address, shared.clone())
             .map_err(|e| device_error("a PCI slot", e))?;
         mapper
             .add_device(
@@ -187,14 +212,19 @@ fn build_device(
     router: &Arc<GsiRouter>,
     cfg: &crate::config::VfioConfig,
     backend: devices::vfio::ioctls::VfioIoctlsBackend,
+    address: PciAddress,
+    platform: &PciPlatform,
 ) -> Result<Built, BuildError> {
     let label = cfg.label.clone();
     let vectors = vectors_needed(&backend);
-    let msi: Option<Box<dyn MsiInterrupts>> = if vectors > 0 && !cfg.intx_only {
-        Some(Box::new(
-            KvmMsiVectors::new(router.clone(), vm.clone(), vectors)
-                .map_err(|e| device_error("MSI vectors", e))?,
-        ))
+    let intx_only = cfg.intx_only || !platform.msi;
+    let msi: Option<Box<dyn MsiInterrupts>> = if vectors > 0 && !intx_only {
+        let mut v = KvmMsiVectors::new(router.clone(), vm.clone(), vectors)
+            .map_err(|e| device_error("MSI vectors", e))?;
+        if platform.msi_requester_ids {
+            v = v.with_requester_id(requester_id(address));
+        }
+        Some(Box::new(v))
     } else {
         None
     };
@@ -206,7 +236,7 @@ fn build_device(
         label: label.clone(),
         backend: Box::new(backend),
         options: VfioPciOptions {
-            intx_only: cfg.intx_only,
+            intx_only,
             ids: cfg.ids,
             rom: if cfg.rombar {
                 RomPolicy::FromDevice
@@ -225,9 +255,16 @@ fn build_device(
     log::info!("{label}: interrupts {:?}", device.irq_mode());
     Ok(Built {
         label,
+        address,
         device,
         intx,
     })
+}
+
+/// The PCI requester ID of a function: `bus << 8 | device << 3 | function`, the device ID an
+/// ITS sees (the device tree's `msi-map` maps requester IDs 1:1).
+fn requester_id(address: PciAddress) -> u16 {
+    u16::from(address.bus()) << 8 | u16::from(address.device()) << 3 | u16::from(address.function())
 }
 
 fn align_up(v: u64, align: u64) -> Option<u64> {
@@ -323,4 +360,18 @@ fn place_bars(built: &mut [Built], windows: &PciWindows) -> Result<(), BuildErro
             .map_err(|e| device_error("a BAR", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requester_ids_match_the_msi_map() {
+        let rid = |b, d, f| requester_id(PciAddress::new(b, d, f).unwrap());
+        assert_eq!(rid(0, 1, 0), 0x08);
+        assert_eq!(rid(0, 2, 0), 0x10);
+        assert_eq!(rid(0, 31, 7), 0xff);
+        assert_eq!(rid(1, 0, 0), 0x100);
+    }
 }

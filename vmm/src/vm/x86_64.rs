@@ -21,7 +21,7 @@ use vm_memory::{Address, Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::BuildError;
+use super::{Boot, BuildError};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::vcpu::IoBuses;
@@ -37,9 +37,20 @@ pub fn ram_regions(size: u64) -> Vec<(GuestAddress, u64)> {
     layout::ram_regions(size)
 }
 
+/// The VM (the default VM type).
+pub fn create_vm(kvm: &Kvm, _config: &VmConfig) -> Result<VmFd, BuildError> {
+    kvm.create_vm().map_err(|source| BuildError::KvmCall {
+        what: "create the VM",
+        source,
+    })
+}
+
+/// What the irqchip step hands on (nothing on x86: the irqchip lives in the VM).
+pub struct Irqchip;
+
 /// The full in-kernel irqchip (PIC, IOAPIC, LAPICs) and the PIT. A split irqchip cannot
 /// resample level interrupts, which VFIO INTx needs.
-pub fn create_irqchip(vm: &VmFd) -> Result<(), BuildError> {
+pub fn create_irqchip(_kvm: &Kvm, vm: &VmFd, _config: &VmConfig) -> Result<Irqchip, BuildError> {
     let call = |what, r: Result<(), kvm_ioctls::Error>| {
         r.map_err(|source| BuildError::KvmCall { what, source })
     };
@@ -56,7 +67,8 @@ pub fn create_irqchip(vm: &VmFd) -> Result<(), BuildError> {
         flags: KVM_PIT_SPEAKER_DUMMY,
         ..Default::default()
     };
-    call("create the in-kernel PIT", vm.create_pit2(pit))
+    call("create the in-kernel PIT", vm.create_pit2(pit))?;
+    Ok(Irqchip)
 }
 
 fn device_error(what: &'static str) -> impl Fn(devices::bus::BusError) -> BuildError {
@@ -155,6 +167,7 @@ pub fn create_pci(
     mem: &GuestMemory,
     config: &VmConfig,
     first_slot: u32,
+    _irqchip: &Irqchip,
 ) -> Result<PciSegment, BuildError> {
     let ram_end = ram_regions(config.memory)
         .iter()
@@ -177,6 +190,8 @@ pub fn create_pci(
         mmio64_floor: ram_end.max(layout::HIGH_RAM_START.raw_value()),
         addr_limit: 1u64 << guest_phys_bits(kvm)?,
         intx_gsi,
+        msi: config.msi,
+        msi_requester_ids: false,
     };
     super::pci::create(vm, io, mem, config, first_slot, &platform)
 }
@@ -187,7 +202,8 @@ pub fn load_boot_description(
     mem: &GuestMemory,
     config: &VmConfig,
     pci: &PciSegment,
-) -> Result<GuestAddress, BuildError> {
+    _irqchip: &Irqchip,
+) -> Result<Boot, BuildError> {
     let kernel = load_kernel(mem, config)?;
     let cmdline = load_cmdline(mem, &config.cmdline)?;
     let initrd = match &config.initrd {
@@ -221,7 +237,10 @@ pub fn load_boot_description(
         ram_regions: ram_regions(config.memory),
     };
     boot::configure_system(mem, &params).map_err(|e| BuildError::Platform(e.to_string()))?;
-    Ok(kernel.entry)
+    Ok(Boot {
+        entry: kernel.entry,
+        device_tree: None,
+    })
 }
 
 type SetupHeader = linux_loader::loader::bootparam::setup_header;
@@ -295,8 +314,10 @@ pub fn create_vcpus(
     vm: &VmFd,
     mem: &GuestMemory,
     count: u8,
-    entry: GuestAddress,
+    boot: &Boot,
+    _irqchip: Irqchip,
 ) -> Result<Vec<VcpuFd>, BuildError> {
+    let entry = boot.entry;
     let supported = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(|source| BuildError::KvmCall {

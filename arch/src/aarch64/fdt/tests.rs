@@ -283,8 +283,8 @@ fn pci_host_has_ecam_and_three_windows() {
                 0,
                 0x2000_0000
             ][..],
-            // 64-bit prefetchable, 16 GiB at 32 GiB.
-            &[0x4300_0000, 8, 0, 8, 0, 4, 0][..],
+            // 64-bit non-prefetchable (holds both kinds of BAR), 16 GiB at 32 GiB.
+            &[0x0300_0000, 8, 0, 8, 0, 4, 0][..],
         ]
     );
 
