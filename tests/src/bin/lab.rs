@@ -1,20 +1,23 @@
-//! `lab`: run the x86 lab by hand: scenarios, the benchmark, or the demo.
+//! `lab`: run a lab (x86 or arm64) by hand: scenarios, the benchmark, or the demo.
 //!
 //! ```text
-//! lab run [--qemu] [--smp N] [--verbose] [SCENARIO...]   all scenarios when none is named
-//! lab list
-//! lab bench [--runs N] [--qemu] [--smp N]
-//! lab demo [--qemu] [--smp N]
+//! lab run [--arch A] [--qemu] [--smp N] [--verbose] [SCENARIO...]   all when none is named
+//! lab list [--arch A]
+//! lab bench [--arch A] [--runs N] [--qemu] [--smp N]
+//! lab demo [--arch A] [--qemu] [--smp N]
 //! ```
-//! `--qemu` drives QEMU microvm (ovmm-qemu) instead of ovmm inside L1, to check the lab itself.
+//! `--arch` is `x86` (the default) or `arm64`. `--qemu` drives QEMU (ovmm-qemu: microvm on x86,
+//! virt on arm64) instead of ovmm inside L1, to check the lab itself.
 
 use std::io;
 use std::process::ExitCode;
 
-use ovmm_tests::lab::{self, Lab, LabError, Vmm};
+use ovmm_tests::lab::{self, Arch, Lab, LabError, Vmm};
 
-const USAGE: &str = "usage: lab run [--qemu] [--smp N] [--verbose] [SCENARIO...] | lab list | \
-                     lab bench [--runs N] [--qemu] [--smp N] | lab demo [--qemu] [--smp N]";
+const USAGE: &str =
+    "usage: lab run [--arch x86|arm64] [--qemu] [--smp N] [--verbose] [SCENARIO...] \
+                     | lab list [--arch A] | lab bench [--arch A] [--runs N] [--qemu] [--smp N] \
+                     | lab demo [--arch A] [--qemu] [--smp N]";
 
 struct Options {
     lab: Lab,
@@ -23,11 +26,10 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut opts = Options {
-        lab: lab::x86(),
-        runs: 5,
-        names: Vec::new(),
-    };
+    let mut arch = Arch::X86_64;
+    let (mut qemu, mut verbose, mut smp) = (false, false, None);
+    let mut runs = 5;
+    let mut names = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut number = |what: &str| -> Result<u32, String> {
@@ -37,26 +39,43 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 .ok_or_else(|| format!("{what} needs a positive number"))
         };
         match arg.as_str() {
-            "--qemu" => opts.lab = opts.lab.with_vmm(Vmm::QemuStandIn),
-            "--verbose" => opts.lab = opts.lab.with_verbose(true),
-            "--smp" => opts.lab = opts.lab.with_smp(number("--smp")?),
-            "--runs" => opts.runs = number("--runs")?,
+            "--qemu" => qemu = true,
+            "--verbose" => verbose = true,
+            "--smp" => smp = Some(number("--smp")?),
+            "--runs" => runs = number("--runs")?,
+            "--arch" => {
+                let value = it.next().map(String::as_str).unwrap_or("");
+                arch = Arch::from_name(value)
+                    .ok_or_else(|| format!("--arch takes x86 or arm64, not '{value}'"))?;
+            }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            name => opts.names.push(name.to_string()),
+            name => names.push(name.to_string()),
         }
     }
-    Ok(opts)
+    let mut lab = lab::for_arch(arch);
+    if qemu {
+        lab = lab.with_vmm(Vmm::QemuStandIn);
+    }
+    if verbose {
+        lab = lab.with_verbose(true);
+    }
+    if let Some(n) = smp {
+        lab = lab.with_smp(n);
+    }
+    Ok(Options { lab, runs, names })
 }
 
 fn run(command: &str, opts: Options) -> Result<ExitCode, LabError> {
     match command {
         "list" => {
             for s in opts.lab.scenarios()? {
-                let args = if s.l1_args.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [L1: {}]", s.l1_args.join(" "))
-                };
+                let mut args = String::new();
+                if let Some(cpu) = &s.l1_cpu {
+                    args.push_str(&format!("  [L1 cpu: {cpu}]"));
+                }
+                if !s.l1_args.is_empty() {
+                    args.push_str(&format!("  [L1: {}]", s.l1_args.join(" ")));
+                }
                 println!("{:<22} {}{args}", s.name, s.summary);
             }
             Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
-//! Lab assets: checks for the host tools, then runs the scripts in `resources/lab/x86/` that fetch
-//! the Debian kernel and busybox, build the guest and L1 initramfs images and the QEMU payload,
-//! and builds (or takes) the static `ovmm` binary that goes into L1.
+//! Lab assets: checks for the host tools, then runs the scripts in `resources/lab/<arch>/` (or,
+//! when the architecture has no file of that name, the shared one in `resources/lab/common/`)
+//! that fetch the Debian kernel and busybox, build the guest and L1 initramfs images and the QEMU
+//! payload, and builds (or takes) the static `ovmm` binary that goes into L1.
 
 use std::env;
 use std::fs;
@@ -17,8 +18,10 @@ pub struct Paths {
     pub arch: Arch,
     /// The cargo workspace root.
     pub root: PathBuf,
-    /// `resources/lab/ARCH`: the asset scripts and L1 files.
+    /// `resources/lab/ARCH`: the architecture's own scripts, L1 files and `arch.env`.
     pub scripts: PathBuf,
+    /// `resources/lab/common`: the scripts both labs share.
+    pub common: PathBuf,
     /// `resources/lab/scenarios/ARCH`.
     pub scenarios: PathBuf,
     /// `target/lab/ARCH`: downloads and built images (`cargo clean` removes them).
@@ -44,6 +47,7 @@ impl Paths {
         Paths {
             arch,
             scripts: root.join("resources/lab").join(name),
+            common: root.join("resources/lab/common"),
             scenarios: root.join("resources/lab/scenarios").join(name),
             work: target.join("lab").join(name),
             logs: target.join("lab/logs"),
@@ -64,12 +68,15 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("ldd", "libc-bin"),
     ("gcc", "gcc"),
     ("make", "make"),
+    ("flock", "util-linux"),
+    ("strip", "binutils"),
 ];
 
 /// Fails with one message naming every missing host tool and how to install it.
 pub fn check_host_tools(paths: &Paths) -> Result<(), LabError> {
     let mut tools = vec![paths.arch.qemu()];
     tools.extend_from_slice(HOST_TOOLS);
+    tools.extend_from_slice(paths.arch.host_tools());
     let missing = missing_tools(&tools, &script_path());
     if missing.is_empty() {
         return Ok(());
@@ -111,13 +118,26 @@ pub fn missing_tools(tools: &[(&str, &str)], path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs `resources/lab/x86/SCRIPT ARGS...`; its output is returned, or becomes the error.
-pub fn run_script(paths: &Paths, script: &str, args: &[&Path]) -> Result<String, LabError> {
-    let path = paths.scripts.join(script);
+/// The script called `name`: the architecture's own (`resources/lab/ARCH/NAME`) if it has one,
+/// else the shared one (`resources/lab/common/NAME`).
+pub fn script(paths: &Paths, name: &str) -> PathBuf {
+    let own = paths.scripts.join(name);
+    if own.exists() {
+        own
+    } else {
+        paths.common.join(name)
+    }
+}
+
+/// Runs the script `name` (see [`script`]) with `ARGS...` and `LAB_ARCH_DIR` naming the
+/// architecture's folder; its output is returned, or becomes the error.
+pub fn run_script(paths: &Paths, name: &str, args: &[&Path]) -> Result<String, LabError> {
+    let path = script(paths, name);
     let output = Command::new("bash")
         .arg(&path)
         .args(args)
         .env("PATH", script_path())
+        .env("LAB_ARCH_DIR", &paths.scripts)
         .output()
         .map_err(|source| LabError::Io {
             what: format!("starting {}", path.display()),
@@ -230,8 +250,26 @@ pub fn ovmm_binary(paths: &Paths) -> Result<PathBuf, LabError> {
 fn build_static_ovmm(paths: &Paths) -> Result<PathBuf, LabError> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = paths.arch.rust_target();
+    let mut cmd = Command::new(&cargo);
+    // A cross build links with the target's gcc unless the caller chose a linker already.
+    if let Some((linker, package)) = paths.arch.linker() {
+        let var = linker_env_var(target);
+        if env::var_os(&var).is_none() {
+            let missing = missing_tools(&[(linker, package)], &script_path());
+            if !missing.is_empty() {
+                return Err(LabError::Missing {
+                    what: missing.join(", "),
+                    how: format!(
+                        "run `sudo {}`",
+                        paths.root.join("resources/lab/setup-host.sh").display()
+                    ),
+                });
+            }
+            cmd.env(var, linker);
+        }
+    }
     eprintln!("lab: building the static ovmm (cargo build --release --target {target})");
-    let output = Command::new(&cargo)
+    let output = cmd
         .args([
             "build",
             "--release",
@@ -265,6 +303,14 @@ fn build_static_ovmm(paths: &Paths) -> Result<PathBuf, LabError> {
         });
     }
     Ok(paths.target.join(target).join("release/ovmm"))
+}
+
+/// Cargo's linker variable for `target`: `CARGO_TARGET_<TRIPLE>_LINKER`.
+pub fn linker_env_var(target: &str) -> String {
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        target.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
 }
 
 /// `Ok(true)` for a 64-bit ELF executable for `machine` (`e_machine`) without a program
@@ -364,6 +410,54 @@ mod tests {
             ["no-such-tool-xyz (Debian package xyz-utils)"]
         );
         assert_eq!(missing_tools(&tools, "").len(), 2);
+    }
+
+    #[test]
+    fn linker_variable_follows_cargo_naming() {
+        assert_eq!(
+            linker_env_var("aarch64-unknown-linux-gnu"),
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"
+        );
+    }
+
+    #[test]
+    fn scripts_resolve_to_the_arch_then_common() {
+        let x86 = Paths::new(Arch::X86_64);
+        let arm = Paths::new(Arch::Aarch64);
+        // Each architecture has its own stand-in and payload; the runner and builders are shared.
+        assert_eq!(script(&x86, "ovmm-qemu"), x86.scripts.join("ovmm-qemu"));
+        assert_eq!(
+            script(&arm, "qemu-payload.sh"),
+            arm.scripts.join("qemu-payload.sh")
+        );
+        for name in [
+            "lib.sh",
+            "fetch.sh",
+            "build-l1-initrd.sh",
+            "guest-init",
+            "l1-init",
+        ] {
+            for p in [&x86, &arm] {
+                let s = script(p, name);
+                assert_eq!(s, p.common.join(name));
+                assert!(s.is_file(), "{} is missing", s.display());
+            }
+        }
+        for p in [&x86, &arm] {
+            for own in [
+                "arch.env",
+                "l1-modules.txt",
+                "demo.sh",
+                "ovmm-qemu",
+                "qemu-payload.sh",
+            ] {
+                assert!(
+                    p.scripts.join(own).is_file(),
+                    "{}/{own} is missing",
+                    p.scripts.display()
+                );
+            }
+        }
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct BenchReport {
     pub header: String,
     /// Size in bytes of the stripped static ovmm.
     pub ovmm_size: Option<u64>,
+    /// What the reference VMM is, for the table ("QEMU microvm", "QEMU virt").
+    pub qemu_label: String,
     /// Wall-clock seconds of the whole benchmark.
     pub wall_secs: f64,
 }
@@ -154,9 +156,14 @@ impl BenchReport {
             );
         }
         s.push('\n');
+        let label = if self.qemu_label.is_empty() {
+            "QEMU"
+        } else {
+            self.qemu_label.as_str()
+        };
         s.push_str(&format!(
             "{:<34} {:>12} {:>14} {:>10}\n",
-            "", "ovmm", "QEMU microvm", "ovmm/QEMU"
+            "", "ovmm", label, "ovmm/QEMU"
         ));
         let (o, q) = (self.medians("ovmm"), self.medians("qemu"));
         let row = |s: &mut String, label: &str, a: Option<f64>, b: Option<f64>, unit: &str| {

@@ -1,5 +1,6 @@
-//! Booting the emulated host (L1): QEMU TCG with nested SVM and an emulated Intel IOMMU. Its
-//! serial console streams into a log file and to a line callback; a hang guard stops QEMU.
+//! Booting the emulated host (L1): QEMU TCG with nested virtualization and an emulated IOMMU
+//! (x86: q35, nested SVM, Intel IOMMU; arm64: virt with EL2, GICv3 and an SMMUv3). Its serial
+//! console streams into a log file and to a line callback; a hang guard stops QEMU.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +23,8 @@ pub struct L1Config {
     pub kernel: PathBuf,
     /// L1 initramfs (built by `build-l1-initrd.sh`).
     pub initrd: PathBuf,
+    /// L1's CPU model (QEMU `-cpu`).
+    pub cpu: String,
     /// L1 vCPUs (QEMU runs one host thread per vCPU).
     pub smp: u32,
     /// L1 memory in MiB.
@@ -43,6 +46,8 @@ pub fn qemu_args(cfg: &L1Config) -> Vec<String> {
         .map(|s| s.to_string())
         .collect();
     args.extend([
+        "-cpu".to_string(),
+        cfg.cpu.clone(),
         "-smp".to_string(),
         cfg.smp.to_string(),
         "-m".to_string(),
@@ -249,6 +254,7 @@ mod tests {
             arch: Arch::X86_64,
             kernel: "/k/vmlinuz".into(),
             initrd: "/k/l1.cpio".into(),
+            cpu: Arch::X86_64.default_cpu().into(),
             smp: 2,
             memory_mib: 4096,
             extra_args: words("-device edu"),
@@ -258,10 +264,31 @@ mod tests {
         let line = qemu_args(&cfg).join(" ");
         assert_eq!(
             line,
-            "-accel tcg -M q35,kernel-irqchip=split -cpu EPYC,+svm,+npt \
-             -device intel-iommu,intremap=on,caching-mode=on -smp 2 -m 4096 -nodefaults \
+            "-accel tcg -M q35,kernel-irqchip=split \
+             -device intel-iommu,intremap=on,caching-mode=on -cpu EPYC,+svm,+npt -smp 2 -m 4096 -nodefaults \
              -display none -serial stdio -no-reboot -device edu -kernel /k/vmlinuz \
              -initrd /k/l1.cpio -append console=ttyS0 loglevel=1 intel_iommu=on panic=-1"
+        );
+    }
+
+    #[test]
+    fn arm64_command_line_has_el2_smmu_and_the_chosen_cpu() {
+        let cfg = L1Config {
+            arch: Arch::Aarch64,
+            kernel: "/k/vmlinuz".into(),
+            initrd: "/k/l1.cpio".into(),
+            cpu: "cortex-a53".into(),
+            smp: 1,
+            memory_mib: 4096,
+            extra_args: words("-device edu"),
+            log: "/tmp/x.log".into(),
+            hang_secs: 10,
+        };
+        assert_eq!(
+            qemu_args(&cfg).join(" "),
+            "-accel tcg -M virt,virtualization=on,gic-version=3,iommu=smmuv3 -cpu cortex-a53 \
+             -smp 1 -m 4096 -nodefaults -display none -serial stdio -no-reboot -device edu \
+             -kernel /k/vmlinuz -initrd /k/l1.cpio -append console=ttyAMA0 loglevel=1 panic=-1"
         );
     }
 

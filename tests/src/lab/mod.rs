@@ -1,6 +1,6 @@
-//! The x86 lab: prepares the assets, boots the emulated host (L1) once per group of scenarios
-//! that need the same L1 devices, and turns L1's console into a [`LabReport`]. Also runs the
-//! benchmark and the demo in L1.
+//! The labs (x86 and arm64): prepares the assets, boots the emulated host (L1) once per group of
+//! scenarios that need the same L1 (CPU model and devices), and turns L1's console into a
+//! [`LabReport`]. Also runs the benchmark and the demo in L1.
 //!
 //! ```no_run
 //! let report = ovmm_tests::lab::x86().run(&["poweroff", "exit-code"]).unwrap();
@@ -27,7 +27,7 @@ use bench::BenchReport;
 use l1::L1Config;
 use report::{ConsoleParser, L1Boot};
 pub use report::{LabReport, ScenarioOutcome, Verdict};
-use scenario::Scenario;
+use scenario::{L1Setup, Scenario};
 
 /// Errors of the lab harness (not scenario failures: those are in the [`LabReport`]).
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,8 @@ pub enum LabError {
 pub enum Vmm {
     /// The static ovmm built from this workspace (or `$OVMM_BIN`).
     Ovmm,
-    /// `ovmm-qemu`: ovmm's command line played by QEMU microvm, to check the lab itself.
+    /// `ovmm-qemu`: ovmm's command line played by QEMU (x86 microvm, arm64 virt), to check the
+    /// lab itself.
     QemuStandIn,
 }
 
@@ -81,7 +82,7 @@ pub const L1_MEMORY_MIB: u32 = 4096;
 /// Hang-guard allowance for L1's own boot and module loading.
 const L1_BOOT_ALLOWANCE_SECS: u64 = 180;
 
-/// A lab configuration; see [`x86`].
+/// A lab configuration; see [`x86`] and [`arm64`].
 #[derive(Debug, Clone)]
 pub struct Lab {
     paths: Paths,
@@ -92,14 +93,24 @@ pub struct Lab {
     progress: bool,
 }
 
-/// The x86 lab, configured from the environment:
+/// The x86 lab, configured from the environment (see [`for_arch`]).
+pub fn x86() -> Lab {
+    for_arch(Arch::X86_64)
+}
+
+/// The arm64 lab, configured from the environment (see [`for_arch`]).
+pub fn arm64() -> Lab {
+    for_arch(Arch::Aarch64)
+}
+
+/// The lab of `arch`, configured from the environment:
 /// `OVMM_LAB_VMM=qemu` (stand-in VMM), `OVMM_LAB_SMP=N` (L1 vCPUs), `OVMM_LAB_VERBOSE=1` (every
 /// scenario's log in the report), `OVMM_LAB_ONLY=a,b` (run only these scenarios),
-/// `OVMM_BIN=PATH` (a prebuilt static ovmm).
-pub fn x86() -> Lab {
+/// `OVMM_BIN=PATH` (a prebuilt static ovmm for that architecture).
+pub fn for_arch(arch: Arch) -> Lab {
     let env_is = |k: &str, v: &str| env::var(k).is_ok_and(|x| x == v);
     Lab {
-        paths: Paths::new(Arch::X86_64),
+        paths: Paths::new(arch),
         vmm: if env_is("OVMM_LAB_VMM", "qemu") {
             Vmm::QemuStandIn
         } else {
@@ -195,20 +206,22 @@ impl Lab {
             }
             chosen.retain(|s| only.contains(&s.name));
         }
-        let groups = scenario::group_by_l1_args(&chosen);
-        for (args, _) in &groups {
-            l1::check_extra_args(args)?;
+        let groups = scenario::group_by_l1(&chosen);
+        for (setup, _) in &groups {
+            l1::check_extra_args(&setup.args)?;
         }
         let prepared = assets::prepare(
             &self.paths,
             self.vmm == Vmm::Ovmm,
             self.vmm == Vmm::QemuStandIn,
         )?;
-        for (index, (args, members)) in groups.iter().enumerate() {
+        for (index, (setup, members)) in groups.iter().enumerate() {
             self.say(&format!(
-                "L1 boot {}/{} for {} scenario(s): {}",
+                "{} L1 boot {}/{} (cpu {}) for {} scenario(s): {}",
+                self.paths.arch.name(),
                 index + 1,
                 groups.len(),
+                self.cpu(setup),
                 members.len(),
                 members
                     .iter()
@@ -216,7 +229,7 @@ impl Lab {
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
-            let (boot, outcomes) = self.run_group(&prepared, index, args, members)?;
+            let (boot, outcomes) = self.run_group(&prepared, index, setup, members)?;
             report.boots.push(boot);
             for o in outcomes {
                 report.outcomes.insert(o.name.clone(), o);
@@ -230,7 +243,7 @@ impl Lab {
         &self,
         prepared: &Prepared,
         index: usize,
-        args: &[String],
+        setup: &L1Setup,
         members: &[Scenario],
     ) -> Result<(L1Boot, Vec<ScenarioOutcome>), LabError> {
         let mut plan = self.plan_header("scenarios");
@@ -245,14 +258,20 @@ impl Lab {
         let tag = format!("scenarios-{}", index + 1);
         let mut parser = ConsoleParser::default();
         let progress = self.progress;
-        let (cfg, result) =
-            self.boot_with_plan(prepared, &tag, &plan, args, hang_secs, &mut |line: &str| {
+        let (cfg, result) = self.boot_with_plan(
+            prepared,
+            &tag,
+            &plan,
+            setup,
+            hang_secs,
+            &mut |line: &str| {
                 parser.feed(line);
                 if progress && line.starts_with("LAB-SCENARIO-END") {
                     eprintln!("lab: {}", line.trim_end());
                 }
                 parser.done
-            })?;
+            },
+        )?;
         let why_not_run = match (&parser.fatal, &result.end) {
             (Some(fatal), _) => format!("L1 failed: {fatal}"),
             (None, end) => format!("L1 ended before the scenario ran: {end}"),
@@ -278,7 +297,8 @@ impl Lab {
             })
             .collect();
         let boot = L1Boot {
-            l1_args: args.to_vec(),
+            l1_args: setup.args.clone(),
+            l1_cpu: cfg.cpu.clone(),
             log: cfg.log,
             wall_secs: result.wall_secs,
             init_uptime: parser.init_uptime,
@@ -287,6 +307,14 @@ impl Lab {
             end: result.end,
         };
         Ok((boot, outcomes))
+    }
+
+    // L1's CPU model for `setup`.
+    fn cpu(&self, setup: &L1Setup) -> String {
+        setup
+            .cpu
+            .clone()
+            .unwrap_or_else(|| self.paths.arch.default_cpu().to_string())
     }
 
     fn plan_header(&self, mode: &str) -> String {
@@ -303,7 +331,7 @@ impl Lab {
         prepared: &Prepared,
         tag: &str,
         plan: &str,
-        args: &[String],
+        setup: &L1Setup,
         hang_secs: u64,
         on_line: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(L1Config, l1::BootResult), LabError> {
@@ -328,9 +356,10 @@ impl Lab {
             arch: self.paths.arch,
             kernel: prepared.kernel.clone(),
             initrd,
+            cpu: self.cpu(setup),
             smp: self.smp,
             memory_mib: L1_MEMORY_MIB,
-            extra_args: args.to_vec(),
+            extra_args: setup.args.clone(),
             log: self.paths.logs.join(format!(
                 "{}-{}-{tag}.log",
                 self.paths.arch.name(),
@@ -339,8 +368,9 @@ impl Lab {
             hang_secs,
         };
         self.say(&format!(
-            "booting L1 (kernel {}, -smp {}, hang guard {hang_secs} s); serial log: {}",
+            "booting L1 (kernel {}, -cpu {}, -smp {}, hang guard {hang_secs} s); serial log: {}",
             prepared.kernel_release,
+            cfg.cpu,
             cfg.smp,
             cfg.log.display()
         ));
@@ -356,12 +386,15 @@ impl Lab {
         Ok((cfg, result))
     }
 
-    /// The benchmark: ovmm against QEMU microvm in L1, `runs` timed boots each, plus one memory
+    /// The benchmark: ovmm against QEMU (x86 microvm, arm64 virt) in L1, `runs` timed boots each, plus one memory
     /// sample each, and the size of the stripped static ovmm.
     pub fn bench(&self, runs: u32) -> Result<BenchReport, LabError> {
         let t0 = Instant::now();
         let prepared = assets::prepare(&self.paths, self.vmm == Vmm::Ovmm, true)?;
-        let mut report = BenchReport::default();
+        let mut report = BenchReport {
+            qemu_label: self.paths.arch.bench_qemu_label().to_string(),
+            ..BenchReport::default()
+        };
         if let Some(ovmm) = &prepared.ovmm {
             report.ovmm_size = Some(stripped_size(ovmm, &self.paths.work)?);
         }
@@ -373,7 +406,7 @@ impl Lab {
             &prepared,
             "bench",
             &plan,
-            &[],
+            &L1Setup::default(),
             hang_secs,
             &mut |line: &str| {
                 report.feed(line);
@@ -418,7 +451,7 @@ impl Lab {
             &prepared,
             "demo",
             &plan,
-            &spec.l1_args,
+            &spec.l1_setup(),
             hang_secs,
             &mut |raw: &str| {
                 let line = raw.trim_end_matches('\r');

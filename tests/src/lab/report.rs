@@ -82,6 +82,8 @@ impl fmt::Display for BootEnd {
 pub struct L1Boot {
     /// Extra QEMU arguments this boot had.
     pub l1_args: Vec<String>,
+    /// L1's CPU model.
+    pub l1_cpu: String,
     /// Serial log file.
     pub log: PathBuf,
     /// Wall-clock seconds from starting QEMU to its exit.
@@ -124,7 +126,8 @@ impl LabReport {
         let mut s = String::new();
         for boot in &self.boots {
             s.push_str(&format!(
-                "L1 boot [{}]: {:.1} s wall, /init at {}, ready at {}, {}; log {}\n",
+                "L1 boot [-cpu {} {}]: {:.1} s wall, /init at {}, ready at {}, {}; log {}\n",
+                boot.l1_cpu,
                 if boot.l1_args.is_empty() {
                     "base".to_string()
                 } else {

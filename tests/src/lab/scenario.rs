@@ -1,5 +1,6 @@
 //! Lab scenarios: one shell file each under `resources/lab/scenarios/<arch>/NAME.sh`, with a
-//! header that declares the scenario's hang guard and the extra L1 QEMU arguments it needs.
+//! header that declares the scenario's hang guard, the extra L1 QEMU arguments it needs and,
+//! optionally, L1's CPU model.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,6 +24,27 @@ pub struct Scenario {
     pub timeout_secs: u32,
     /// Extra QEMU arguments for L1 (`# lab-l1-args: ...`), one word each.
     pub l1_args: Vec<String>,
+    /// L1's CPU model (`# lab-l1-cpu: MODEL`), when not the architecture's default.
+    pub l1_cpu: Option<String>,
+}
+
+impl Scenario {
+    /// The L1 this scenario needs; scenarios that need the same one share an L1 boot.
+    pub fn l1_setup(&self) -> L1Setup {
+        L1Setup {
+            cpu: self.l1_cpu.clone(),
+            args: self.l1_args.clone(),
+        }
+    }
+}
+
+/// What an L1 boot must have for a group of scenarios: a CPU model and extra QEMU arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct L1Setup {
+    /// CPU model (`None`: the architecture's default).
+    pub cpu: Option<String>,
+    /// Extra QEMU arguments, one word each.
+    pub args: Vec<String>,
 }
 
 impl Scenario {
@@ -55,6 +77,7 @@ impl Scenario {
         let mut summary = String::new();
         let mut timeout_secs = DEFAULT_TIMEOUT_SECS;
         let mut l1_args = Vec::new();
+        let mut l1_cpu = None;
         for line in text.lines().take_while(|l| l.starts_with('#')) {
             let body = line.trim_start_matches('#').trim();
             if let Some(value) = body.strip_prefix("lab-timeout:") {
@@ -67,6 +90,15 @@ impl Scenario {
                 })?;
             } else if let Some(value) = body.strip_prefix("lab-l1-args:") {
                 l1_args.extend(value.split_whitespace().map(str::to_string));
+            } else if let Some(value) = body.strip_prefix("lab-l1-cpu:") {
+                let model = value.trim();
+                if model.is_empty() || model.contains(char::is_whitespace) {
+                    return Err(LabError::Scenario(format!(
+                        "{}: lab-l1-cpu '{model}' must be one QEMU CPU model (e.g. cortex-a53)",
+                        path.display()
+                    )));
+                }
+                l1_cpu = Some(model.to_string());
             } else if summary.is_empty() {
                 summary = body.to_string();
             }
@@ -83,6 +115,7 @@ impl Scenario {
             summary,
             timeout_secs,
             l1_args,
+            l1_cpu,
         })
     }
 }
@@ -129,22 +162,24 @@ pub fn select(all: &[Scenario], names: &[&str]) -> Result<Vec<Scenario>, LabErro
         .collect()
 }
 
-/// Groups scenarios that need the same extra L1 arguments, so each group shares one L1 boot.
-/// Groups come in the order of their first scenario; scenarios keep their order inside a group.
-pub fn group_by_l1_args(scenarios: &[Scenario]) -> Vec<(Vec<String>, Vec<Scenario>)> {
-    let mut order: Vec<Vec<String>> = Vec::new();
-    let mut groups: BTreeMap<Vec<String>, Vec<Scenario>> = BTreeMap::new();
+/// Groups scenarios that need the same L1 (CPU model and extra arguments), so each group shares
+/// one L1 boot. Groups come in the order of their first scenario; scenarios keep their order
+/// inside a group.
+pub fn group_by_l1(scenarios: &[Scenario]) -> Vec<(L1Setup, Vec<Scenario>)> {
+    let mut order: Vec<L1Setup> = Vec::new();
+    let mut groups: BTreeMap<L1Setup, Vec<Scenario>> = BTreeMap::new();
     for s in scenarios {
-        if !groups.contains_key(&s.l1_args) {
-            order.push(s.l1_args.clone());
+        let setup = s.l1_setup();
+        if !groups.contains_key(&setup) {
+            order.push(setup.clone());
         }
-        groups.entry(s.l1_args.clone()).or_default().push(s.clone());
+        groups.entry(setup).or_default().push(s.clone());
     }
     order
         .into_iter()
-        .map(|args| {
-            let members = groups.remove(&args).unwrap_or_default();
-            (args, members)
+        .map(|setup| {
+            let members = groups.remove(&setup).unwrap_or_default();
+            (setup, members)
         })
         .collect()
 }
@@ -201,7 +236,37 @@ mod tests {
             summary: String::new(),
             timeout_secs: 10,
             l1_args: args.iter().map(|a| a.to_string()).collect(),
+            l1_cpu: None,
         }
+    }
+
+    #[test]
+    fn cpu_header_and_grouping_by_cpu() {
+        let s = parse("nvhe", "# KVM in nVHE mode.\n# lab-l1-cpu: cortex-a53\n").unwrap();
+        assert_eq!(s.l1_cpu.as_deref(), Some("cortex-a53"));
+        let e = parse("t", "# lab-l1-cpu: a b\n").unwrap_err().to_string();
+        assert!(e.contains("lab-l1-cpu 'a b'"), "{e}");
+        assert!(parse("t", "# lab-l1-cpu:\n").is_err());
+        let mut a53 = named("b", &["-device", "edu"]);
+        a53.l1_cpu = Some("cortex-a53".into());
+        let all = [
+            named("a", &["-device", "edu"]),
+            a53,
+            named("c", &["-device", "edu"]),
+        ];
+        let groups = group_by_l1(&all);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0.cpu, None);
+        assert_eq!(
+            groups[0]
+                .1
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        assert_eq!(groups[1].0.cpu.as_deref(), Some("cortex-a53"));
+        assert_eq!(groups[1].0.args, ["-device", "edu"]);
     }
 
     #[test]
@@ -213,12 +278,12 @@ mod tests {
             named("d", &["-device", "edu"]),
             named("e", &["-device", "e1000e"]),
         ];
-        let groups = group_by_l1_args(&all);
+        let groups = group_by_l1(&all);
         let shape: Vec<(Vec<String>, Vec<&str>)> = groups
             .iter()
-            .map(|(args, members)| {
+            .map(|(setup, members)| {
                 (
-                    args.clone(),
+                    setup.args.clone(),
                     members.iter().map(|s| s.name.as_str()).collect(),
                 )
             })
@@ -246,12 +311,24 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_x86_scenarios_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../resources/lab/scenarios/x86");
-        let all = discover(&dir).unwrap();
-        assert!(all.len() >= 12, "found {} scenarios", all.len());
-        for s in &all {
-            assert!(!s.summary.is_empty(), "{} has no summary line", s.name);
+    fn the_shipped_scenarios_parse() {
+        for (arch, at_least) in [("x86", 12), ("arm64", 12)] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../resources/lab/scenarios")
+                .join(arch);
+            let all = discover(&dir).unwrap();
+            assert!(
+                all.len() >= at_least,
+                "{arch}: found {} scenarios",
+                all.len()
+            );
+            for s in &all {
+                assert!(
+                    !s.summary.is_empty(),
+                    "{arch}/{} has no summary line",
+                    s.name
+                );
+            }
         }
     }
 }

@@ -1,10 +1,11 @@
 # The benchmark, run by L1's /init when /lab/plan says "mode bench": ovmm against QEMU
-# `-M microvm -enable-kvm`, both booting the lab guest (same kernel, initramfs and command line)
-# with 1 vCPU and 512 MiB. Prints machine-readable lines; the harness computes medians and ratios.
+# (QEMU_BENCH in arch.env: x86 `-M microvm -enable-kvm`, arm64 `-M virt -enable-kvm`), both
+# booting the lab guest (same kernel, initramfs and command line, except the console name QEMU's
+# UART has: QEMU_CONSOLE) with 1 vCPU and 512 MiB. Prints machine-readable lines; the harness
+# computes medians and ratios.
 #   LAB-BENCH-TIME vmm=V run=I start=T0 marker=T1 exit=T2 rc=N   (L1 uptime stamps)
 #   LAB-SMAPS vmm=V RANGE PERMS SIZE_KB RSS_KB PATH                (one per mapping, guest at init)
 RUNS=${LAB_BENCH_RUNS:-5}
-QEMU_BENCH="qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp 1 -m 512 -nodefaults -no-user-config -display none -serial stdio -no-reboot"
 
 # start VMM ($1: ovmm|qemu) booting the guest with ovmm.test=$2; stdin /dev/null; exec's the VMM
 exec_vmm() {
@@ -12,7 +13,8 @@ exec_vmm() {
   # shellcheck disable=SC2086  # QEMU_BENCH is a list of words
   case $1 in
     ovmm) exec "$LAB_VMM" --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$cmdline" --memory 512M --cpus 1 < /dev/null ;;
-    qemu) exec $QEMU_BENCH -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "$cmdline" < /dev/null ;;
+    qemu) exec $QEMU_BENCH -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+            -append "$(echo "$cmdline" | sed "s/console=ttyS0/console=$QEMU_CONSOLE/")" < /dev/null ;;
   esac
 }
 
@@ -57,7 +59,7 @@ mem_run() {
   wait "$pid"
 }
 
-echo "LAB-BENCH-BEGIN runs=$RUNS ovmm=$LAB_VMM qemu=$(qemu-system-x86_64 --version | head -1)"
+echo "LAB-BENCH-BEGIN runs=$RUNS ovmm=$LAB_VMM qemu=$("$QEMU_SYSTEM" --version | head -1) qemu_args=$(echo "$QEMU_BENCH" | cut -d' ' -f2-3)"
 i=1
 while [ "$i" -le "$RUNS" ]; do
   time_run ovmm "$i"

@@ -1,22 +1,26 @@
 #!/bin/bash
 # Build the lab guest's (L2) initramfs: static busybox and guest-init as /init, the NIC drivers
-# e1000 and e1000e and the edu test driver (build-guest-modules.sh) in /lib/ovmm, and the udhcpc
-# script /bin/udhcpc-script.
-#   build-guest-initrd.sh LABDIR        (after fetch.sh)  ->  LABDIR/guest-initrd.cpio
+# of GUEST_NIC_MODULES (arch.env) and the edu test driver (build-guest-modules.sh) in /lib/ovmm,
+# the udhcpc script /bin/udhcpc-script, and the architecture's arch.env as /etc/lab-arch.env.
+#   LAB_ARCH_DIR=resources/lab/ARCH build-guest-initrd.sh LABDIR   (after fetch.sh)
+#     ->  LABDIR/guest-initrd.cpio
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+ARCH_DIR=${LAB_ARCH_DIR:?LAB_ARCH_DIR must name resources/lab/x86 or resources/lab/arm64 (the lab harness sets it)}
+. "$ARCH_DIR/arch.env"
 LAB=$1
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 bash "$HERE/build-guest-modules.sh" "$LAB"
 kver=$(cat "$LAB/dist/kver")
-mkdir -p "$d"/{bin,proc,sys,dev,tmp,lib/ovmm}
-for m in e1000 e1000e; do
+mkdir -p "$d"/{bin,proc,sys,dev,tmp,etc,lib/ovmm}
+for m in $GUEST_NIC_MODULES; do
   ko=$(modprobe -d "$LAB/dist/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}')
   [ "$(echo "$ko" | wc -l)" -eq 1 ] || { echo "guest initrd: $m.ko has dependencies now: $ko" >&2; exit 1; }
   cp "$ko" "$d/lib/ovmm/$m.ko"
 done
-strip --strip-debug -o "$d/lib/ovmm/ovmm_edu.ko" "$LAB/guest-modules/ovmm_edu.ko"
+"${CROSS_COMPILE}strip" --strip-debug -o "$d/lib/ovmm/ovmm_edu.ko" "$LAB/guest-modules/ovmm_edu.ko"
 install -m 755 "$HERE/udhcpc-script" "$d/bin/udhcpc-script"
+install -m 644 "$ARCH_DIR/arch.env" "$d/etc/lab-arch.env"
 cp "$LAB/dist/busybox" "$d/bin/busybox"
 ln -s busybox "$d/bin/sh"
 cp "$HERE/guest-init" "$d/init"

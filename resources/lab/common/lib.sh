@@ -1,12 +1,13 @@
-# Shell helpers for the emulated host (L1): the scenario runner and what scenarios call.
-# Sourced by /init (runner) and by every scenario shell. busybox sh.
+# Shell helpers for the emulated host (L1) of both labs: the scenario runner and what scenarios
+# call. Sourced by /init (runner) and by every scenario shell. busybox sh. What differs between
+# the architectures comes from /lab/arch.env (resources/lab/ARCH/arch.env).
 #
 # Scenario API (a scenario is a sh file run with `set -u` in its own session and folder $LAB_DIR):
 #   run_ovmm ACTION [ARGS...]     boot the lab guest with ovmm.test=ACTION, wait for ovmm to exit;
 #                                 sets RC, OUT (guest console = ovmm stdout), ERR (ovmm stderr), SECS
 #   run_vmm_raw [ARGS...]         run ovmm with exactly ARGS (no kernel/initrd added); same results
 #   start_ovmm ACTION [ARGS...]   the same in the background, stdin from a pipe (see send_line);
-#                                 sets OVMM_PID, OUT, ERR. OVMM_STDIN=tty uses L1's serial tty instead
+#                                 sets OVMM_PID, OUT, ERR. OVMM_STDIN=tty uses L1's serial tty ($L1_TTY)
 #   send_line TEXT                write TEXT and a newline into the running ovmm's stdin
 #   wait_for PATTERN [FILE] [SECS]  wait until FILE (default $OUT) has a line matching PATTERN (ERE)
 #   wait_ovmm [SECS]              wait for the background ovmm to exit; sets RC and SECS
@@ -18,12 +19,12 @@
 #   vfio_bind BDF...              use_driver BDF vfio-pci for each BDF
 #   add_lab_user                  make user "lab" (uid 1000) for su, and let it reach / and /dev/kvm
 #   exit_summary [FILE]           ovmm -v's per-vCPU exit lines (default $ERR), for the log
+#   l1_kvm_mode                   arm64: VHE or nVHE, as L1's KVM initialized
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
+. /lab/arch.env   # LAB_ARCH, GUEST_CMDLINE_BASE, QEMU_BENCH, ...
 GUEST_KERNEL=/lab/guest/vmlinuz
 GUEST_INITRD=/lab/guest/initrd.cpio
-# Keep L2 quiet: every console byte is slow in nested emulation.
-GUEST_CMDLINE_BASE="console=ttyS0 reboot=k panic=1 quiet loglevel=1"
 LAB_VMM=${LAB_VMM:-/bin/ovmm}
 LAB_VERBOSE=${LAB_VERBOSE:-0}
 MARKER=OVMM-GUEST-INIT
@@ -73,7 +74,7 @@ start_ovmm() {
   START_T=$(uptime_s)
   if [ "${OVMM_STDIN:-pipe}" = tty ]; then
     "$LAB_VMM" --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$(guest_cmdline "$action")" "$@" \
-      > "$OUT" 2> "$ERR" < /dev/ttyS0 &
+      > "$OUT" 2> "$ERR" < "$L1_TTY" &
     OVMM_PID=$!
   else
     fifo=$LAB_DIR/stdin-$RUN_NO
@@ -229,6 +230,10 @@ add_lab_user() {
 
 exit_summary() {
   tr -d '\r' < "${1:-$ERR}" | grep -E 'vCPU [0-9]+: [0-9]+ exits' | while read -r line; do note "$line"; done
+}
+
+l1_kvm_mode() {
+  dmesg | sed -n 's/.*kvm \[1\]: \(VHE\|Hyp\) mode initialized.*/\1/p' | head -1 | sed 's/Hyp/nVHE/'
 }
 
 # ---- runner (used by /init) ---------------------------------------------------------------------

@@ -1,0 +1,7 @@
+# The arm64 lab demo, run by L1's /init when /lab/plan says "mode demo": the emulated arm64 host
+# has an e1000e NIC that ovmm passes through to its guest (common/demo-run.sh does the rest).
+# lab-timeout: 300
+# lab-l1-args: -device e1000e,netdev=n1,addr=0b.0 -netdev user,id=n1,restrict=on
+NIC=0000:00:0b.0
+HOST_TEXT="QEMU TCG virt board with EL2, GICv3 + ITS and an SMMUv3"
+. /lab/demo-run.sh
