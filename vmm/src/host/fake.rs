@@ -170,9 +170,12 @@ impl FakeHost {
             "proc/cmdline",
             "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro intel_iommu=on iommu=pt\n",
         );
+        // Remapped MSIs as both architectures' kernels name them ("IR-" on x86, "ITS-" on
+        // arm64), so checks for either architecture see a good host.
         host.write(
             "proc/interrupts",
-            "           CPU0\n 24:  10  IR-PCI-MSI-0000:00:1f.6  0-edge  eth0\n",
+            "           CPU0\n 24:  10  IR-PCI-MSI-0000:00:1f.6  0-edge  eth0\n \
+             25:  3  ITS-PCI-MSI 524288 Edge  eth1\n",
         );
         host.write(
             "proc/cpuinfo",

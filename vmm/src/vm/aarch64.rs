@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
-use arch::aarch64::boot::{self, BootLayout};
+use arch::aarch64::boot;
 use arch::aarch64::fdt::{self, intx_spi, Arm64Platform, FdtError, IntxPin};
 use arch::aarch64::layout::{self, GicRegions, GuestRange};
 use arch::aarch64::regs;
@@ -331,8 +331,18 @@ pub fn create_pci(
     io.mmio
         .insert(window, layout::PCI_IO_START.0, layout::PCI_IO_SIZE)
         .map_err(device_error("the PCI I/O window"))?;
-    let ram_end = layout::RAM_START.0 + config.memory;
-    let platform = PciPlatform {
+    let platform = pci_platform(config, ipa_bits(kvm), irqchip.has_its());
+    if config.msi && !irqchip.has_its() && !config.vfio.is_empty() {
+        log::info!("no vITS in this VM: every passthrough device uses INTx (as with --msi off)");
+    }
+    super::pci::create(vm, io, mem, config, first_slot, &platform)
+}
+
+/// Where the PCI segment's pieces go for `config` in an `ipa_bits` IPA space: I/O BARs from
+/// port 0x1000, the 64-bit window above RAM and below 2^`ipa_bits`, INTx on the swizzled SPIs,
+/// MSI only with `--msi on` and a vITS, with the requester ID in every route.
+fn pci_platform(config: &VmConfig, ipa_bits: u8, has_its: bool) -> PciPlatform {
+    PciPlatform {
         ecam: (layout::PCI_ECAM_START.0, layout::PCI_ECAM_SIZE),
         config_io_port: None,
         io: Window {
@@ -345,16 +355,12 @@ pub fn create_pci(
             start: layout::PCI_MMIO32_START.0,
             size: layout::PCI_MMIO32_SIZE,
         },
-        mmio64_floor: ram_end,
-        addr_limit: 1u64 << ipa_bits(kvm),
+        mmio64_floor: layout::RAM_START.0 + config.memory,
+        addr_limit: 1u64 << ipa_bits,
         intx_gsi,
-        msi: config.msi && irqchip.has_its(),
+        msi: config.msi && has_its,
         msi_requester_ids: true,
-    };
-    if config.msi && !irqchip.has_its() && !config.vfio.is_empty() {
-        log::info!("no vITS in this VM: every passthrough device uses INTx (as with --msi off)");
     }
-    super::pci::create(vm, io, mem, config, first_slot, &platform)
 }
 
 /// Loads the Image and the initrd where `arch::aarch64::boot` places them, then builds the
@@ -389,7 +395,14 @@ pub fn load_boot_description(
     if let (Some((mut file, size, path)), Some(range)) = (initrd, plan.initrd) {
         copy_into(mem, range.start, &mut file, size, &path)?;
     }
-    let blob = device_tree(config, pci, irqchip, &plan)?;
+    let description = describe(
+        config,
+        &irqchip.mpidrs,
+        irqchip.gic,
+        pci.windows.mmio64,
+        plan.initrd,
+    )?;
+    let blob = device_tree(&description)?;
     mem.write_slice(&blob, plan.fdt.start)
         .map_err(|e| BuildError::Platform(format!("cannot write the device tree: {e}")))?;
     log::info!(
@@ -407,32 +420,34 @@ pub fn load_boot_description(
     })
 }
 
-/// The device tree of this VM: its vCPUs' MPIDRs, RAM, vGIC (and vITS), devices, PCI windows
-/// and the initrd.
-fn device_tree(
+/// What the device tree describes for this VM: its vCPUs' MPIDRs, RAM, the vGIC (with the
+/// ITS only if the VM has one), the platform devices, the PCI windows (the 64-bit one only if
+/// a BAR needed it) and the initrd.
+fn describe(
     config: &VmConfig,
-    pci: &PciSegment,
-    irqchip: &Irqchip,
-    plan: &BootLayout,
-) -> Result<Vec<u8>, BuildError> {
-    let platform_error =
-        |e: arch::aarch64::layout::LayoutError| BuildError::Platform(e.to_string());
+    mpidrs: &[u64],
+    gic: GicRegions,
+    mmio64: Option<Window>,
+    initrd: Option<GuestRange>,
+) -> Result<Arm64Platform, BuildError> {
     let mut p = Arm64Platform::standard(
-        irqchip.mpidrs.clone(),
+        mpidrs.to_vec(),
         config.memory,
         &config.cmdline,
-        irqchip.has_its(),
+        gic.its.is_some(),
     )
-    .map_err(platform_error)?;
-    p.gic = irqchip.gic;
-    p.initrd = plan.initrd;
+    .map_err(|e| BuildError::Platform(e.to_string()))?;
+    p.gic = gic;
+    p.initrd = initrd;
     if let Some(host) = p.pci.as_mut() {
-        host.mmio64 = pci
-            .windows
-            .mmio64
-            .map(|w| GuestRange::new(GuestAddress(w.start), w.size));
+        host.mmio64 = mmio64.map(|w| GuestRange::new(GuestAddress(w.start), w.size));
     }
-    fdt::create_fdt(&p).map_err(|e| match e {
+    Ok(p)
+}
+
+/// The DTB of `description`; a command line the tree cannot hold is bad input.
+fn device_tree(description: &Arm64Platform) -> Result<Vec<u8>, BuildError> {
+    fdt::create_fdt(description).map_err(|e| match e {
         FdtError::CmdlineTooLong { .. } => BuildError::Load(format!("invalid --cmdline: {e}")),
         other => BuildError::Platform(other.to_string()),
     })
@@ -508,3 +523,6 @@ pub fn create_vcpus(
     }
     Ok(irqchip.vcpus)
 }
+
+#[cfg(test)]
+mod tests;
