@@ -5,6 +5,10 @@
 # through sudo) on Debian/Ubuntu.
 set -euo pipefail
 PKGS=(qemu-system-x86 cpio kmod busybox-static acpica-tools binutils gcc make)
+# arm64: the emulated arm64 host, the aarch64 cross toolchain (static arm64 ovmm, the guest's edu
+# driver), qemu-user-static (aarch64 unit tests), dtc (device tree checks), readelf (QEMU payload)
+PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu
+  libc6-dev-arm64-cross qemu-user-static device-tree-compiler gcc-12 util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
