@@ -220,6 +220,40 @@ fn system_event(id: u8, kind: u32, requests: &GuestRequests) -> Result<ExitActio
     Ok(ExitAction::Stop)
 }
 
+/// `KVM_EXIT_ARM_NISV` (arm64, with `KVM_CAP_ARM_NISV_TO_USER`): the guest touched emulated
+/// MMIO with an instruction whose syndrome KVM cannot decode.
+const KVM_EXIT_ARM_NISV: u32 = 28;
+
+fn is_mmio_without_syndrome(exit: &VcpuExit) -> bool {
+    cfg!(target_arch = "aarch64") && matches!(exit, VcpuExit::Unsupported(KVM_EXIT_ARM_NISV))
+}
+
+/// The error for a `KVM_EXIT_ARM_NISV` exit, naming the address the guest touched.
+#[cfg(target_arch = "aarch64")]
+fn mmio_without_syndrome(id: u8, vcpu: &mut VcpuFd) -> VcpuError {
+    let run = vcpu.get_kvm_run();
+    // SAFETY: after a KVM_EXIT_ARM_NISV exit KVM filled the `arm_nisv` member of the exit
+    // union; the fields are plain integers, valid for any bit pattern.
+    let address = unsafe { run.__bindgen_anon_1.arm_nisv.fault_ipa };
+    nisv_error(id, address)
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn mmio_without_syndrome(id: u8, _vcpu: &mut VcpuFd) -> VcpuError {
+    nisv_error(id, 0)
+}
+
+fn nisv_error(id: u8, address: u64) -> VcpuError {
+    VcpuError::GuestFault {
+        id,
+        reason: format!(
+            "the guest accessed emulated MMIO at {address:#x} with an instruction KVM cannot \
+             emulate (no syndrome: a load/store pair, or an access with write-back); the guest \
+             driver must use single loads and stores (readl/writel) on that region"
+        ),
+    }
+}
+
 thread_local! {
     /// The `kvm_run` area of the vCPU that runs on this thread, for the kick handler.
     static KVM_RUN: Cell<*mut kvm_run> = const { Cell::new(std::ptr::null_mut()) };
@@ -317,11 +351,15 @@ fn run_until_stopped(
             break Ok(());
         }
         match vcpu.run() {
-            Ok(exit) => match handle_exit(id, exit, io, requests, &mut stats) {
-                Ok(ExitAction::Continue) => {}
-                Ok(ExitAction::Stop) => break Ok(()),
-                Err(e) => break Err(e),
-            },
+            Ok(exit) => {
+                let no_syndrome = is_mmio_without_syndrome(&exit);
+                match handle_exit(id, exit, io, requests, &mut stats) {
+                    Ok(ExitAction::Continue) => {}
+                    Ok(ExitAction::Stop) => break Ok(()),
+                    Err(_) if no_syndrome => break Err(mmio_without_syndrome(id, vcpu)),
+                    Err(e) => break Err(e),
+                }
+            }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                 vcpu.set_kvm_immediate_exit(0);
             }
@@ -492,5 +530,21 @@ mod tests {
         assert_eq!(req.take(), Some(GuestRequest::Reset));
         let e = handle_exit(0, VcpuExit::InternalError, &io, &req, &mut log).unwrap_err();
         assert!(e.to_string().contains("vCPU 0"));
+        handle_exit(
+            0,
+            VcpuExit::SystemEvent(kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN, &data),
+            &io,
+            &req,
+            &mut log,
+        )
+        .unwrap();
+        assert_eq!(req.take(), Some(GuestRequest::PowerOff));
+        assert_eq!(
+            is_mmio_without_syndrome(&VcpuExit::Unsupported(KVM_EXIT_ARM_NISV)),
+            cfg!(target_arch = "aarch64")
+        );
+        assert!(!is_mmio_without_syndrome(&VcpuExit::Unsupported(27)));
+        let e = nisv_error(1, 0x1000_0010).to_string();
+        assert!(e.contains("vCPU 1") && e.contains("0x10000010"), "{e}");
     }
 }

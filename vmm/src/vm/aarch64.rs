@@ -22,10 +22,11 @@ use devices::legacy::{Pl031Device, SerialDevice, TestExitDevice};
 use devices::lifecycle::GuestRequests;
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS,
-    kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_vcpu_init, KVM_ARM_VCPU_POWER_OFF,
-    KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_VGIC_ITS_ADDR_TYPE,
-    KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_enable_cap, kvm_vcpu_init,
+    KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_NISV_TO_USER,
+    KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL,
+    KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_VGIC_ITS_ADDR_TYPE, KVM_VGIC_V3_ADDR_TYPE_DIST,
+    KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress};
@@ -79,10 +80,27 @@ pub fn create_vm(kvm: &Kvm, config: &VmConfig) -> Result<VmFd, BuildError> {
         kvm.create_vm()
     };
     log::info!("arm64 VM with a {bits}-bit IPA space");
-    vm.map_err(|source| BuildError::KvmCall {
+    let vm = vm.map_err(|source| BuildError::KvmCall {
         what: "create the VM",
         source,
-    })
+    })?;
+    report_mmio_without_syndrome(&vm);
+    Ok(vm)
+}
+
+/// Asks KVM to report guest MMIO accesses it cannot decode (`KVM_CAP_ARM_NISV_TO_USER`), so
+/// the vCPU loop can name the address instead of KVM_RUN failing with ENOSYS.
+fn report_mmio_without_syndrome(vm: &VmFd) {
+    if vm.check_extension_raw(u64::from(KVM_CAP_ARM_NISV_TO_USER)) <= 0 {
+        return;
+    }
+    let cap = kvm_enable_cap {
+        cap: KVM_CAP_ARM_NISV_TO_USER,
+        ..Default::default()
+    };
+    if let Err(e) = vm.enable_cap(&cap) {
+        log::debug!("KVM_CAP_ARM_NISV_TO_USER: {e}");
+    }
 }
 
 /// The vCPUs and the vGIC, created together because KVM initialises the vGIC only after the
