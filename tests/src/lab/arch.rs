@@ -51,6 +51,14 @@ impl Arch {
         }
     }
 
+    /// binutils' `strip` for binaries of this architecture.
+    pub fn strip(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "strip",
+            Arch::Aarch64 => "aarch64-linux-gnu-strip",
+        }
+    }
+
     /// ELF `e_machine` of binaries for L1.
     pub fn elf_machine(self) -> u16 {
         match self {

@@ -396,7 +396,11 @@ impl Lab {
             ..BenchReport::default()
         };
         if let Some(ovmm) = &prepared.ovmm {
-            report.ovmm_size = Some(stripped_size(ovmm, &self.paths.work)?);
+            report.ovmm_size = Some(stripped_size(
+                self.paths.arch.strip(),
+                ovmm,
+                &self.paths.work,
+            )?);
         }
         let plan = format!("{}bench-runs {runs}\n", self.plan_header("bench"));
         let hang_secs = L1_BOOT_ALLOWANCE_SECS + u64::from(runs) * 2 * 180 + 2 * 180;
@@ -498,21 +502,22 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LabError> {
     })
 }
 
-// Size of a `strip`ped copy of `bin` (the release profile strips already; this makes sure).
-fn stripped_size(bin: &Path, work: &Path) -> Result<u64, LabError> {
+// Size of a copy of `bin` stripped by `strip` (the release profile strips already; this makes
+// sure).
+fn stripped_size(strip: &str, bin: &Path, work: &Path) -> Result<u64, LabError> {
     let copy = work.join("ovmm.stripped");
-    let status = Command::new("strip")
+    let status = Command::new(strip)
         .arg("-o")
         .arg(&copy)
         .arg(bin)
         .status()
         .map_err(|source| LabError::Io {
-            what: "running strip (binutils)".into(),
+            what: format!("running {strip} (binutils)"),
             source,
         })?;
     if !status.success() {
         return Err(LabError::Step {
-            step: format!("strip -o {} {}", copy.display(), bin.display()),
+            step: format!("{strip} -o {} {}", copy.display(), bin.display()),
             detail: status.to_string(),
         });
     }
