@@ -1,7 +1,7 @@
 //! End-to-end tests in the x86 lab: one test per scenario in `resources/lab/scenarios/x86/`, all
 //! sharing a single lab run (the first test to get here starts it; the others wait for it).
 //! Needs QEMU and the Debian archive; see `resources/lab/setup-host.sh`. Environment knobs are
-//! documented on `ovmm_tests::lab::x86`.
+//! documented on `ovmm_tests::lab::for_arch`.
 
 use std::sync::OnceLock;
 
