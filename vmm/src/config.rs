@@ -10,6 +10,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod vfio;
+pub use vfio::{resolve as resolve_vfio, VfioConfig, MAX_ROM_FILE};
+
 /// Smallest guest memory ovmm accepts.
 pub const MIN_MEMORY: u64 = 32 << 20;
 /// Most vCPUs ovmm will create (x86 xAPIC IDs are 8 bits and 0xFF is broadcast).
@@ -72,6 +75,43 @@ pub enum ConfigError {
     /// The same host device named twice.
     #[error("--vfio {0} is given twice")]
     DuplicateVfio(String),
+    /// A `romfile=` that cannot serve as a ROM.
+    #[error("romfile '{}' for {device} {problem}", path.display())]
+    RomFile {
+        /// The device it was given for.
+        device: String,
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A `--vfio` slot in which the host has no function.
+    #[error("--vfio {value}: the host has no PCI function in slot {slot} (`ovmm host list` shows the devices)")]
+    NoSuchSlot {
+        /// The whole value given.
+        value: String,
+        /// The slot, `0000:01:00`.
+        slot: String,
+    },
+    /// Guest PCI addresses that cannot be given as asked.
+    #[error(transparent)]
+    PciSlot(#[from] crate::pci::SlotError),
+    /// `--pci-mmio64-size` is not a usable size.
+    #[error("--pci-mmio64-size {value}: {problem}")]
+    BadMmio64Size {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An `--acpi-table` file that cannot be added.
+    #[error("--acpi-table '{}': {problem}", path.display())]
+    AcpiTable {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Where the guest's serial console goes.
@@ -99,112 +139,6 @@ impl SerialConfig {
     }
 }
 
-/// One host PCI function to pass through (`--vfio DEVICE[,opt=val...]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VfioConfig {
-    /// Its sysfs directory (`/sys/bus/pci/devices/0000:01:00.0`).
-    pub sysfs: PathBuf,
-    /// Its host address, for messages (`0000:01:00.0`).
-    pub label: String,
-    /// `intx=on`: hide MSI and MSI-X so the guest driver uses INTx.
-    pub intx_only: bool,
-    /// `managed=on`: bind the device's IOMMU group to vfio-pci before the VM starts and give
-    /// it back to its drivers when the VM ends.
-    pub managed: bool,
-    /// `vendor-id=`, `device-id=`, `sub-vendor-id=`, `sub-device-id=`, `class-code=` (hex): the
-    /// IDs the guest sees instead of the device's own.
-    pub ids: devices::vfio::PciIdOverrides,
-    /// `rombar=off` hides the device's expansion ROM from the guest.
-    pub rombar: bool,
-}
-
-impl VfioConfig {
-    /// Parses `DEVICE[,opt=val...]`; DEVICE is `0000:01:00.0`, `01:00.0` or a sysfs path.
-    /// Options: `intx`, `managed`, `rombar` (on/off) and the ID overrides (hex).
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let bad = |reason: String| ConfigError::BadVfio {
-            value: value.to_string(),
-            reason,
-        };
-        let mut parts = value.split(',');
-        let device = parts.next().unwrap_or_default();
-        let (sysfs, bdf) = if device.contains('/') {
-            let path = PathBuf::from(device);
-            let bdf = crate::host::bdf::last_in_path(&path).ok_or_else(|| {
-                bad(format!(
-                    "'{device}' does not end in a PCI address such as 0000:01:00.0"
-                ))
-            })?;
-            (path, bdf)
-        } else {
-            let bdf: crate::host::Bdf = device.parse().map_err(|e| bad(format!("{e}")))?;
-            (Path::new("/").join(bdf.sysfs_dir()), bdf)
-        };
-        let mut cfg = VfioConfig {
-            sysfs,
-            label: bdf.to_string(),
-            intx_only: false,
-            managed: false,
-            ids: Default::default(),
-            rombar: true,
-        };
-        for opt in parts {
-            let (key, val) = opt
-                .split_once('=')
-                .ok_or_else(|| bad(format!("option '{opt}' is not key=value")))?;
-            match key {
-                "intx" => {
-                    cfg.intx_only = parse_switch(val)
-                        .ok_or_else(|| bad(format!("intx={val}: use on or off")))?
-                }
-                "managed" => {
-                    cfg.managed = parse_switch(val)
-                        .ok_or_else(|| bad(format!("managed={val}: use on or off")))?
-                }
-                "rombar" => {
-                    cfg.rombar = parse_switch(val)
-                        .ok_or_else(|| bad(format!("rombar={val}: use on or off")))?
-                }
-                "vendor-id" => cfg.ids.vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
-                "device-id" => cfg.ids.device_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
-                "sub-vendor-id" => {
-                    cfg.ids.subsystem_vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
-                }
-                "sub-device-id" => {
-                    cfg.ids.subsystem_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
-                }
-                "class-code" => cfg.ids.class_code = Some(parse_id(key, val, 0xff_ffff).map_err(bad)?),
-                _ => {
-                    return Err(bad(format!(
-                        "unknown option '{key}' (known: intx, managed, rombar, vendor-id, device-id, sub-vendor-id, sub-device-id, class-code)"
-                    )))
-                }
-            }
-        }
-        Ok(cfg)
-    }
-}
-
-/// A hex ID (`0x1af4` or `1af4`) no larger than `max`.
-fn parse_id(key: &str, val: &str, max: u32) -> Result<u32, String> {
-    let digits = val
-        .strip_prefix("0x")
-        .or_else(|| val.strip_prefix("0X"))
-        .unwrap_or(val);
-    u32::from_str_radix(digits, 16)
-        .ok()
-        .filter(|&v| v <= max)
-        .ok_or_else(|| format!("{key}={val}: use a hex number up to {max:#x}"))
-}
-
-fn parse_switch(v: &str) -> Option<bool> {
-    match v {
-        "on" | "true" | "yes" | "1" => Some(true),
-        "off" | "false" | "no" | "0" => Some(false),
-        _ => None,
-    }
-}
-
 /// Everything needed to build and run one VM, checked.
 #[derive(Clone, Debug)]
 pub struct VmConfig {
@@ -226,7 +160,25 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Host devices to pass through.
     pub vfio: Vec<VfioConfig>,
+    /// `--pci-mmio64-size`: the least size of the 64-bit PCI window (room for later hotplug).
+    pub pci_mmio64_size: Option<u64>,
+    /// `--acpi-table`: user ACPI tables added to the XSDT, checked.
+    pub acpi_tables: Vec<AcpiTableFile>,
 }
+
+/// A user ACPI table (`--acpi-table FILE`), read and checked at validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcpiTableFile {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Its signature (`SSDT`, ...).
+    pub signature: String,
+    /// The whole table.
+    pub bytes: Vec<u8>,
+}
+
+/// Most bytes of user ACPI tables (ovmm reserves 128 KiB for all tables).
+pub const MAX_ACPI_TABLE_BYTES: u64 = 64 << 10;
 
 /// The user's request before validation (what the CLI or a config file produce).
 #[derive(Clone, Debug, Default)]
@@ -249,6 +201,10 @@ pub struct VmRequest {
     pub timeout: Option<u64>,
     /// `--vfio`, unparsed, in order
     pub vfio: Vec<String>,
+    /// `--pci-mmio64-size`, unparsed
+    pub pci_mmio64_size: Option<String>,
+    /// `--acpi-table`, in order
+    pub acpi_tables: Vec<PathBuf>,
 }
 
 impl VmConfig {
@@ -279,14 +235,13 @@ impl VmConfig {
         if req.timeout == Some(0) {
             return Err(ConfigError::ZeroTimeout);
         }
-        let mut vfio: Vec<VfioConfig> = Vec::new();
-        for v in &req.vfio {
-            let cfg = VfioConfig::parse(v)?;
-            if vfio.iter().any(|o| o.label == cfg.label) {
-                return Err(ConfigError::DuplicateVfio(cfg.label));
-            }
-            vfio.push(cfg);
-        }
+        let vfio = resolve_vfio(&req.vfio, Path::new("/"))?;
+        let pci_mmio64_size = req
+            .pci_mmio64_size
+            .as_deref()
+            .map(parse_mmio64_size)
+            .transpose()?;
+        let acpi_tables = read_acpi_tables(&req.acpi_tables)?;
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -300,8 +255,89 @@ impl VmConfig {
             no_reboot: req.no_reboot,
             timeout: req.timeout.map(Duration::from_secs),
             vfio,
+            pci_mmio64_size,
+            acpi_tables,
         })
     }
+}
+
+/// `--pci-mmio64-size`: a size of at least 1 GiB, in whole GiB (the window's granule).
+/// Whether the guest's address space has room is known only from KVM, at build time.
+fn parse_mmio64_size(value: &str) -> Result<u64, ConfigError> {
+    let size = parse_size(value)?;
+    let problem = |problem: &str| ConfigError::BadMmio64Size {
+        value: value.to_string(),
+        problem: problem.to_string(),
+    };
+    if size < 1 << 30 || size % (1 << 30) != 0 {
+        return Err(problem(
+            "give a whole number of GiB, at least 1G (e.g. 64G)",
+        ));
+    }
+    Ok(size)
+}
+
+/// Reads and checks every `--acpi-table` file (x86 only): whole tables with valid headers
+/// and checksums, signatures ovmm does not generate, at most [`MAX_ACPI_TABLE_BYTES`] in all.
+fn read_acpi_tables(paths: &[PathBuf]) -> Result<Vec<AcpiTableFile>, ConfigError> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let problem = |path: &Path, problem: String| ConfigError::AcpiTable {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if !cfg!(target_arch = "x86_64") {
+        return Err(problem(
+            &paths[0],
+            "ACPI tables are for x86_64 guests; this ovmm describes the platform with a device tree".to_string(),
+        ));
+    }
+    let mut total = 0u64;
+    let mut tables = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes =
+            std::fs::read(path).map_err(|e| problem(path, format!("cannot read it: {e}")))?;
+        total += bytes.len() as u64;
+        if total > MAX_ACPI_TABLE_BYTES {
+            return Err(problem(
+                path,
+                format!("user tables add up to {total} bytes, more than the {MAX_ACPI_TABLE_BYTES} ovmm has room for"),
+            ));
+        }
+        tables.push(bytes);
+    }
+    let signatures =
+        check_acpi_tables(&tables).map_err(|(index, why)| problem(&paths[index], why))?;
+    Ok(paths
+        .iter()
+        .zip(signatures)
+        .zip(tables)
+        .map(|((path, signature), bytes)| AcpiTableFile {
+            path: path.clone(),
+            signature,
+            bytes,
+        })
+        .collect())
+}
+
+/// The platform's rules for extra tables (ovmm always describes a PCI root, so MCFG is its own).
+#[cfg(target_arch = "x86_64")]
+fn check_acpi_tables(tables: &[Vec<u8>]) -> Result<Vec<String>, (usize, String)> {
+    use arch::x86_64::acpi::{check_extra_tables, AcpiError};
+    check_extra_tables(tables, true).map_err(|e| match e {
+        AcpiError::InvalidExtraTable {
+            index,
+            signature,
+            problem,
+        } => (index, format!("{signature} table: {problem}")),
+        other => (0, other.to_string()),
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn check_acpi_tables(_: &[Vec<u8>]) -> Result<Vec<String>, (usize, String)> {
+    Ok(Vec::new())
 }
 
 /// Parses a size with an optional binary suffix: `4096`, `256M`, `2G`, `1T`, `512MiB`.
@@ -421,53 +457,6 @@ mod tests {
     }
 
     #[test]
-    fn vfio_values() {
-        let c = VfioConfig::parse("01:00.0").unwrap();
-        assert_eq!(c.label, "0000:01:00.0");
-        assert_eq!(c.sysfs, PathBuf::from("/sys/bus/pci/devices/0000:01:00.0"));
-        assert!(!c.intx_only);
-        let c = VfioConfig::parse("0001:02:1f.7,intx=on").unwrap();
-        assert_eq!((c.label.as_str(), c.intx_only), ("0001:02:1f.7", true));
-        assert!(!c.managed);
-        assert!(
-            VfioConfig::parse("01:00.0,managed=on,intx=off")
-                .unwrap()
-                .managed
-        );
-        let c = VfioConfig::parse(
-            "01:00.0,vendor-id=0x1af4,device-id=10d3,sub-vendor-id=0x8086,sub-device-id=0,class-code=0x030000,rombar=off",
-        )
-        .unwrap();
-        assert_eq!(c.ids.vendor_id, Some(0x1af4));
-        assert_eq!(c.ids.device_id, Some(0x10d3));
-        assert_eq!(c.ids.subsystem_vendor_id, Some(0x8086));
-        assert_eq!(c.ids.subsystem_id, Some(0));
-        assert_eq!(c.ids.class_code, Some(0x03_0000));
-        assert!(!c.rombar);
-        assert!(VfioConfig::parse("01:00.0").unwrap().rombar);
-        let c = VfioConfig::parse("/sys/devices/pci0000:00/0000:00:03.0,intx=off").unwrap();
-        assert_eq!(c.label, "0000:00:03.0");
-        assert_eq!(
-            c.sysfs,
-            PathBuf::from("/sys/devices/pci0000:00/0000:00:03.0")
-        );
-        for (bad, needle) in [
-            ("01:00", "not a PCI address"),
-            ("zz:00.0", "not a PCI address"),
-            ("01:00.0,intx=maybe", "use on or off"),
-            ("01:00.0,rombar", "not key=value"),
-            ("01:00.0,speed=9", "unknown option 'speed'"),
-            ("01:00.0,vendor-id=0x12345", "hex number up to 0xffff"),
-            ("01:00.0,class-code=xyz", "hex number up to 0xffffff"),
-            ("01:00.0,rombar=maybe", "use on or off"),
-            ("/tmp/nothing", "does not end in a PCI address"),
-        ] {
-            let e = VfioConfig::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(needle) && e.contains(bad), "{bad}: {e}");
-        }
-    }
-
-    #[test]
     fn serial() {
         assert_eq!(SerialConfig::parse("stdio").unwrap(), SerialConfig::Stdio);
         assert_eq!(SerialConfig::parse("none").unwrap(), SerialConfig::None);
@@ -531,6 +520,103 @@ mod tests {
         assert!(e.contains("not a bootable kernel image"), "{e}");
         std::fs::remove_file(kernel).unwrap();
         std::fs::remove_file(corrupt).unwrap();
+    }
+
+    #[test]
+    fn mmio64_sizes() {
+        assert_eq!(parse_mmio64_size("64G").unwrap(), 64 << 30);
+        assert_eq!(parse_mmio64_size("1T").unwrap(), 1 << 40);
+        for bad in ["512M", "1536M", "0"] {
+            let e = parse_mmio64_size(bad).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "--pci-mmio64-size {bad}: give a whole number of GiB, at least 1G (e.g. 64G)"
+                )
+            );
+        }
+        assert!(matches!(
+            parse_mmio64_size("lots"),
+            Err(ConfigError::BadSize(_))
+        ));
+    }
+
+    /// A table with a valid header: `len` bytes, checksum fixed.
+    fn table(signature: &[u8; 4], len: usize) -> Vec<u8> {
+        let mut t = vec![0u8; len];
+        t[..4].copy_from_slice(signature);
+        t[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+        t[8] = 2;
+        t[10..16].copy_from_slice(b"USER  ");
+        let sum = t.iter().fold(0u8, |s, b| s.wrapping_add(*b));
+        t[9] = 0u8.wrapping_sub(sum);
+        t
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn acpi_table_files() {
+        let ssdt = temp_file("ssdt.aml", &table(b"SSDT", 60));
+        let tables = read_acpi_tables(&[ssdt.clone(), ssdt.clone()]).unwrap();
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[1].signature, "SSDT");
+        assert_eq!(tables[1].bytes.len(), 60);
+
+        let mut bad_sum = table(b"SSDT", 60);
+        bad_sum[40] ^= 1;
+        let cases: [(&str, Vec<u8>, &str); 5] = [
+            (
+                "sum.aml",
+                bad_sum,
+                "SSDT table: bytes sum to 0x01, not 0 (bad checksum)",
+            ),
+            (
+                "short.aml",
+                b"SSDT\x10".to_vec(),
+                "shorter than an ACPI header",
+            ),
+            (
+                "dsdt.aml",
+                table(b"DSDT", 40),
+                "DSDT table: ovmm generates this table itself",
+            ),
+            (
+                "mcfg.aml",
+                table(b"MCFG", 60),
+                "MCFG table: ovmm generates this table itself",
+            ),
+            (
+                "text.aml",
+                b"DefinitionBlock (\"\", \"SSDT\", 2, \"\", \"\", 1) {}".to_vec(),
+                "header length",
+            ),
+        ];
+        for (name, bytes, needle) in cases {
+            let path = temp_file(name, &bytes);
+            let e = read_acpi_tables(&[ssdt.clone(), path.clone()])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("--acpi-table '{}': ", path.display()))
+                    && e.contains(needle),
+                "{name}: {e}"
+            );
+            std::fs::remove_file(path).unwrap();
+        }
+        let big = temp_file("big.aml", &table(b"SSDT", 40 << 10));
+        let e = read_acpi_tables(&[big.clone(), big.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the 65536 ovmm has room for"), "{e}");
+        let e = read_acpi_tables(&["/nonexistent.aml".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--acpi-table '/nonexistent.aml': cannot read it:"),
+            "{e}"
+        );
+        std::fs::remove_file(big).unwrap();
+        std::fs::remove_file(ssdt).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! Devices never touch KVM: they report effects to the root, the root calls
 //! [`BarMapper::apply`] on the vCPU thread that made the access, before the access completes.
+//! Guest addresses (which slot and function each device gets) are [`slots::PciSlots`]'s.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -21,6 +22,9 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
 
 use crate::vcpu::IoBuses;
+
+pub mod slots;
+pub use slots::{PciSlots, SlotError};
 
 /// One address window of the PCI root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
