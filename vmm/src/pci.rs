@@ -102,6 +102,18 @@ pub enum PlacementError {
         /// What to do about it.
         hint: &'static str,
     },
+    /// `--pci-mmio64-size` asks for more than the guest can address.
+    #[error("--pci-mmio64-size {asked} does not fit: the 64-bit window starts at {start:#x} and the guest's physical addresses end at {limit:#x} (the host CPU's address width), which leaves {room}; ask for at most {room}")]
+    WindowTooLarge {
+        /// The size asked for.
+        asked: ByteSize,
+        /// The most there is room for.
+        room: ByteSize,
+        /// Where the window starts.
+        start: u64,
+        /// The guest's address limit.
+        limit: u64,
+    },
 }
 
 /// Places BARs in a window at natural alignment, biggest first so alignment wastes nothing.

@@ -344,7 +344,7 @@ fn mcfg_is_refused_only_with_pci_and_only_ssdt_repeats() {
         .as_slice()
         .to_vec();
     assert_eq!(
-        check_extra_tables(&[mcfg.clone()], false).unwrap(),
+        check_extra_tables(std::slice::from_ref(&mcfg), false).unwrap(),
         vec!["MCFG".to_string()]
     );
     let e = check_extra_tables(&[mcfg], true).unwrap_err().to_string();
