@@ -5,7 +5,8 @@
 # OVMM_BIN ("" for none) becomes /bin/ovmm; QEMU_PAYLOAD_CPIO (qemu-payload.sh) is appended as is.
 # Contents: busybox, l1-init as /init, the modules of l1-modules.txt with their dependencies,
 # /lab/{lib.sh,bench.sh,demo.sh,plan,l1-modules.txt}, /lab/scenarios/*.sh,
-# /lab/guest/{vmlinuz,initrd.cpio}, /bin/ovmm-qemu.
+# /lab/guest/{vmlinuz,initrd.cpio}, the ACPI tables of acpi/*.dsl compiled with iasl as
+# /lab/guest/NAME.aml (for --acpi-table), /bin/ovmm-qemu.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SCEN=$HERE/../scenarios/x86
@@ -23,6 +24,12 @@ install -m 644 "$PLAN" "$d/lab/plan"
 install -m 644 "$SCEN"/*.sh "$d/lab/scenarios/"
 cp "$LAB/dist/vmlinuz" "$d/lab/guest/vmlinuz"
 cp "$LAB/guest-initrd.cpio" "$d/lab/guest/initrd.cpio"
+for dsl in "$HERE"/acpi/*.dsl; do
+  name=$(basename "$dsl" .dsl)
+  iasl -p "$d/lab/guest/$name" "$dsl" > "$d/iasl.log" 2>&1 || { cat "$d/iasl.log" >&2; exit 1; }
+  [ -s "$d/lab/guest/$name.aml" ] || { echo "iasl made no $name.aml" >&2; exit 1; }
+done
+rm -f "$d/iasl.log"
 if [ -n "$OVMM" ]; then install -m 755 "$OVMM" "$d/bin/ovmm"; fi
 # modules and everything they depend on, as modprobe resolves it from the depmod'ed tree
 for m in $(grep -v '^#' "$HERE/l1-modules.txt"); do

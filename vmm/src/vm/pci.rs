@@ -58,7 +58,7 @@ pub struct IntxRoute {
 }
 
 /// The built segment. Field order is drop order: BAR mappings, then the root and its
-/// devices, the reset handles, then the VFIO container.
+/// devices, then the VFIO container (the reset handles go first, in `drop`).
 pub struct PciSegment {
     mapper: Arc<BarMapper>,
     /// The root complex.
@@ -79,7 +79,9 @@ impl Drop for PciSegment {
         // BAR mappings go before the devices close (the root holds the mapper too, so its own
         // drop would come too late), and before a reset, which revokes them.
         self.mapper.release_all();
-        if let Some(resets) = &self.resets {
+        // The reset handles are duplicate device fds: they must be closed before the devices
+        // drop, or vfio-ioctls cannot release the groups (EBUSY).
+        if let Some(resets) = self.resets.take() {
             resets.reset_all("at exit");
         }
     }
