@@ -11,6 +11,7 @@
 
 pub mod preflight;
 pub mod reset;
+pub mod shared_group;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct OpenedDevices {
     /// The devices' reset handles (reset once already, at start); drop them before the
     /// container.
     pub resets: reset::Resets,
+    /// The fds to close before the devices drop, for groups holding several of them.
+    pub shared: shared_group::SharedGroupFds,
 }
 
 /// Checks, then opens every device in one container and maps all of `mem` for DMA.
@@ -115,6 +118,7 @@ pub fn open(
     )
     .map_err(VfioError::ResetHandle)?;
     resets.reset_all("at start");
+    let shared = shared_group::SharedGroupFds::new(&devices);
     // SAFETY: every region of `mem` stays mapped for as long as the container lives: the VM
     // owns both and drops the container (with its DMA mappings) before the memory.
     unsafe { container.vfio_map_guest_memory(mem) }.map_err(VfioError::Dma)?;
@@ -122,5 +126,6 @@ pub fn open(
         devices,
         container,
         resets,
+        shared,
     }))
 }

@@ -71,6 +71,7 @@ pub struct PciSegment {
     pub slots: PciSlots,
     _intx_lines: Vec<IntxLine>,
     resets: Option<vfio::reset::Resets>,
+    shared: vfio::shared_group::SharedGroupFds,
     _container: Option<Arc<VfioContainer>>,
 }
 
@@ -84,6 +85,7 @@ impl Drop for PciSegment {
         if let Some(resets) = self.resets.take() {
             resets.reset_all("at exit");
         }
+        self.shared.release();
     }
 }
 
@@ -123,9 +125,11 @@ pub fn create(
     let mut built = Vec::new();
     let mut container = None;
     let mut resets = None;
+    let mut shared = Default::default();
     if let Some(o) = opened {
         container = Some(o.container);
         resets = Some(o.resets);
+        shared = o.shared;
         for ((cfg, backend), address) in o.devices.into_iter().zip(&slots.1) {
             built.push(build_device(vm, &router, &cfg, backend, *address)?);
         }
@@ -198,6 +202,7 @@ pub fn create(
         slots: slots.0,
         _intx_lines: lines,
         resets,
+        shared,
         _container: container,
     })
 }
