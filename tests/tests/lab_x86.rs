@@ -89,4 +89,13 @@ scenario_tests! {
     vfio_two_devices => "vfio-two-devices",
     vfio_twice => "vfio-twice",
     vfio_boot_time => "vfio-boot-time",
+    vfio_romfile => "vfio-romfile",
+    vfio_group_pair => "vfio-group-pair",
+    vfio_reset => "vfio-reset",
+    pci_mmio64_size => "pci-mmio64-size",
+    acpi_table => "acpi-table",
+    vfio_reboot_20 => "vfio-reboot-20",
+    vfio_multifunction => "vfio-multifunction",
+    vfio_reset_flr => "vfio-reset-flr",
+    vfio_large_bar_boot_time => "vfio-large-bar-boot-time",
 }

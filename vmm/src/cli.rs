@@ -65,9 +65,10 @@ pub struct RunArgs {
     /// Stop the guest after SECS seconds and exit with status 124.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Pass a host PCI function through: 0000:01:00.0, 01:00.0 or a sysfs path, then options:
-    /// intx=on hides MSI/MSI-X so the guest uses INTx; managed=on binds the device's group to
-    /// vfio-pci for the run and gives it back after. Repeat for more devices.
+    /// Pass a host PCI function through (0000:01:00.0, 01:00.0 or a sysfs path), or every
+    /// function of a slot as one multi-function device (0000:01:00). Options: intx=on,
+    /// managed=on, rombar=off, romfile=PATH, addr=SLOT[.FN], vendor-id=, device-id=,
+    /// sub-vendor-id=, sub-device-id=, class-code= (hex). Repeat for more devices.
     #[arg(long, value_name = "DEVICE[,OPT=VAL...]")]
     pub vfio: Vec<String>,
     /// MSI/MSI-X for passed-through devices: on, or off to make every device use INTx
@@ -78,6 +79,13 @@ pub struct RunArgs {
     /// `dtc -I dtb -O dts FILE`); the VM is built (KVM, devices) but never started.
     #[arg(long, value_name = "FILE")]
     pub dump_dtb: Option<PathBuf>,
+    /// Make the 64-bit PCI window at least SIZE (whole GiB, e.g. 64G), for room beyond the
+    /// devices' BARs [default: just what the devices need].
+    #[arg(long, value_name = "SIZE")]
+    pub pci_mmio64_size: Option<String>,
+    /// Add an ACPI table (a compiled .aml, e.g. an SSDT) to the guest's XSDT. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub acpi_table: Vec<PathBuf>,
 }
 
 const EXIT_STATUS_HELP: &str = "\
@@ -105,6 +113,8 @@ impl RunArgs {
             vfio: self.vfio.clone(),
             msi: self.msi.clone(),
             dump_dtb: self.dump_dtb.clone(),
+            pci_mmio64_size: self.pci_mmio64_size.clone(),
+            acpi_tables: self.acpi_table.clone(),
         }
     }
 }
@@ -135,6 +145,12 @@ mod tests {
             "off",
             "--dump-dtb",
             "/tmp/vm.dtb",
+            "--pci-mmio64-size",
+            "64G",
+            "--acpi-table",
+            "/a.aml",
+            "--acpi-table",
+            "/b.aml",
         ])
         .unwrap();
         assert!(cli.command.is_none());
@@ -149,6 +165,11 @@ mod tests {
         assert_eq!(r.serial.as_deref(), Some("none"));
         assert_eq!(r.msi.as_deref(), Some("off"));
         assert_eq!(r.dump_dtb, Some(PathBuf::from("/tmp/vm.dtb")));
+        assert_eq!(r.pci_mmio64_size.as_deref(), Some("64G"));
+        assert_eq!(
+            r.acpi_tables,
+            vec![PathBuf::from("/a.aml"), PathBuf::from("/b.aml")]
+        );
     }
 
     #[test]

@@ -10,6 +10,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod platform;
+mod vfio;
+use platform::{parse_mmio64_size, read_acpi_tables};
+pub use platform::{AcpiTableFile, MAX_ACPI_TABLE_BYTES};
+use vfio::parse_switch;
+pub use vfio::{resolve as resolve_vfio, VfioConfig, MAX_ROM_FILE};
+
 /// Smallest guest memory ovmm accepts.
 pub const MIN_MEMORY: u64 = 32 << 20;
 /// Most vCPUs ovmm will create (x86 xAPIC IDs are 8 bits and 0xFF is broadcast).
@@ -88,6 +95,43 @@ pub enum ConfigError {
         "--dump-dtb: this ovmm builds x86_64 guests, which get ACPI tables, not a device tree"
     )]
     NoDeviceTree,
+    /// A `romfile=` that cannot serve as a ROM.
+    #[error("romfile '{}' for {device} {problem}", path.display())]
+    RomFile {
+        /// The device it was given for.
+        device: String,
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A `--vfio` slot in which the host has no function.
+    #[error("--vfio {value}: the host has no PCI function in slot {slot} (`ovmm host list` shows the devices)")]
+    NoSuchSlot {
+        /// The whole value given.
+        value: String,
+        /// The slot, `0000:01:00`.
+        slot: String,
+    },
+    /// Guest PCI addresses that cannot be given as asked.
+    #[error(transparent)]
+    PciSlot(#[from] crate::pci::SlotError),
+    /// `--pci-mmio64-size` is not a usable size.
+    #[error("--pci-mmio64-size {value}: {problem}")]
+    BadMmio64Size {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An `--acpi-table` file that cannot be added.
+    #[error("--acpi-table '{}': {problem}", path.display())]
+    AcpiTable {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Where the guest's serial console goes.
@@ -112,112 +156,6 @@ impl SerialConfig {
                 _ => Err(ConfigError::BadSerial(s.to_string())),
             },
         }
-    }
-}
-
-/// One host PCI function to pass through (`--vfio DEVICE[,opt=val...]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VfioConfig {
-    /// Its sysfs directory (`/sys/bus/pci/devices/0000:01:00.0`).
-    pub sysfs: PathBuf,
-    /// Its host address, for messages (`0000:01:00.0`).
-    pub label: String,
-    /// `intx=on`: hide MSI and MSI-X so the guest driver uses INTx.
-    pub intx_only: bool,
-    /// `managed=on`: bind the device's IOMMU group to vfio-pci before the VM starts and give
-    /// it back to its drivers when the VM ends.
-    pub managed: bool,
-    /// `vendor-id=`, `device-id=`, `sub-vendor-id=`, `sub-device-id=`, `class-code=` (hex): the
-    /// IDs the guest sees instead of the device's own.
-    pub ids: devices::vfio::PciIdOverrides,
-    /// `rombar=off` hides the device's expansion ROM from the guest.
-    pub rombar: bool,
-}
-
-impl VfioConfig {
-    /// Parses `DEVICE[,opt=val...]`; DEVICE is `0000:01:00.0`, `01:00.0` or a sysfs path.
-    /// Options: `intx`, `managed`, `rombar` (on/off) and the ID overrides (hex).
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let bad = |reason: String| ConfigError::BadVfio {
-            value: value.to_string(),
-            reason,
-        };
-        let mut parts = value.split(',');
-        let device = parts.next().unwrap_or_default();
-        let (sysfs, bdf) = if device.contains('/') {
-            let path = PathBuf::from(device);
-            let bdf = crate::host::bdf::last_in_path(&path).ok_or_else(|| {
-                bad(format!(
-                    "'{device}' does not end in a PCI address such as 0000:01:00.0"
-                ))
-            })?;
-            (path, bdf)
-        } else {
-            let bdf: crate::host::Bdf = device.parse().map_err(|e| bad(format!("{e}")))?;
-            (Path::new("/").join(bdf.sysfs_dir()), bdf)
-        };
-        let mut cfg = VfioConfig {
-            sysfs,
-            label: bdf.to_string(),
-            intx_only: false,
-            managed: false,
-            ids: Default::default(),
-            rombar: true,
-        };
-        for opt in parts {
-            let (key, val) = opt
-                .split_once('=')
-                .ok_or_else(|| bad(format!("option '{opt}' is not key=value")))?;
-            match key {
-                "intx" => {
-                    cfg.intx_only = parse_switch(val)
-                        .ok_or_else(|| bad(format!("intx={val}: use on or off")))?
-                }
-                "managed" => {
-                    cfg.managed = parse_switch(val)
-                        .ok_or_else(|| bad(format!("managed={val}: use on or off")))?
-                }
-                "rombar" => {
-                    cfg.rombar = parse_switch(val)
-                        .ok_or_else(|| bad(format!("rombar={val}: use on or off")))?
-                }
-                "vendor-id" => cfg.ids.vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
-                "device-id" => cfg.ids.device_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16),
-                "sub-vendor-id" => {
-                    cfg.ids.subsystem_vendor_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
-                }
-                "sub-device-id" => {
-                    cfg.ids.subsystem_id = Some(parse_id(key, val, 0xffff).map_err(bad)? as u16)
-                }
-                "class-code" => cfg.ids.class_code = Some(parse_id(key, val, 0xff_ffff).map_err(bad)?),
-                _ => {
-                    return Err(bad(format!(
-                        "unknown option '{key}' (known: intx, managed, rombar, vendor-id, device-id, sub-vendor-id, sub-device-id, class-code)"
-                    )))
-                }
-            }
-        }
-        Ok(cfg)
-    }
-}
-
-/// A hex ID (`0x1af4` or `1af4`) no larger than `max`.
-fn parse_id(key: &str, val: &str, max: u32) -> Result<u32, String> {
-    let digits = val
-        .strip_prefix("0x")
-        .or_else(|| val.strip_prefix("0X"))
-        .unwrap_or(val);
-    u32::from_str_radix(digits, 16)
-        .ok()
-        .filter(|&v| v <= max)
-        .ok_or_else(|| format!("{key}={val}: use a hex number up to {max:#x}"))
-}
-
-fn parse_switch(v: &str) -> Option<bool> {
-    match v {
-        "on" | "true" | "yes" | "1" => Some(true),
-        "off" | "false" | "no" | "0" => Some(false),
-        _ => None,
     }
 }
 
@@ -247,6 +185,10 @@ pub struct VmConfig {
     pub msi: bool,
     /// Write the guest's device tree here and exit instead of running (arm64).
     pub dump_dtb: Option<PathBuf>,
+    /// `--pci-mmio64-size`: the least size of the 64-bit PCI window (room for later hotplug).
+    pub pci_mmio64_size: Option<u64>,
+    /// `--acpi-table`: user ACPI tables added to the XSDT, checked.
+    pub acpi_tables: Vec<AcpiTableFile>,
 }
 
 /// The user's request before validation (what the CLI or a config file produce).
@@ -274,6 +216,10 @@ pub struct VmRequest {
     pub msi: Option<String>,
     /// `--dump-dtb`
     pub dump_dtb: Option<PathBuf>,
+    /// `--pci-mmio64-size`, unparsed
+    pub pci_mmio64_size: Option<String>,
+    /// `--acpi-table`, in order
+    pub acpi_tables: Vec<PathBuf>,
 }
 
 impl VmConfig {
@@ -304,14 +250,7 @@ impl VmConfig {
         if req.timeout == Some(0) {
             return Err(ConfigError::ZeroTimeout);
         }
-        let mut vfio: Vec<VfioConfig> = Vec::new();
-        for v in &req.vfio {
-            let cfg = VfioConfig::parse(v)?;
-            if vfio.iter().any(|o| o.label == cfg.label) {
-                return Err(ConfigError::DuplicateVfio(cfg.label));
-            }
-            vfio.push(cfg);
-        }
+        let vfio = resolve_vfio(&req.vfio, Path::new("/"))?;
         let msi = match req.msi.as_deref() {
             None => true,
             Some(v) => parse_switch(v).ok_or_else(|| ConfigError::BadMsi(v.to_string()))?,
@@ -319,6 +258,12 @@ impl VmConfig {
         if req.dump_dtb.is_some() && !cfg!(target_arch = "aarch64") {
             return Err(ConfigError::NoDeviceTree);
         }
+        let pci_mmio64_size = req
+            .pci_mmio64_size
+            .as_deref()
+            .map(parse_mmio64_size)
+            .transpose()?;
+        let acpi_tables = read_acpi_tables(&req.acpi_tables)?;
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -334,6 +279,8 @@ impl VmConfig {
             vfio,
             msi,
             dump_dtb: req.dump_dtb.clone(),
+            pci_mmio64_size,
+            acpi_tables,
         })
     }
 }
@@ -469,53 +416,6 @@ mod tests {
         assert_eq!(parse_size("64K").unwrap(), 64 << 10);
         for bad in ["", "M", "12Q", "-1G", "1.5G", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad} should not parse");
-        }
-    }
-
-    #[test]
-    fn vfio_values() {
-        let c = VfioConfig::parse("01:00.0").unwrap();
-        assert_eq!(c.label, "0000:01:00.0");
-        assert_eq!(c.sysfs, PathBuf::from("/sys/bus/pci/devices/0000:01:00.0"));
-        assert!(!c.intx_only);
-        let c = VfioConfig::parse("0001:02:1f.7,intx=on").unwrap();
-        assert_eq!((c.label.as_str(), c.intx_only), ("0001:02:1f.7", true));
-        assert!(!c.managed);
-        assert!(
-            VfioConfig::parse("01:00.0,managed=on,intx=off")
-                .unwrap()
-                .managed
-        );
-        let c = VfioConfig::parse(
-            "01:00.0,vendor-id=0x1af4,device-id=10d3,sub-vendor-id=0x8086,sub-device-id=0,class-code=0x030000,rombar=off",
-        )
-        .unwrap();
-        assert_eq!(c.ids.vendor_id, Some(0x1af4));
-        assert_eq!(c.ids.device_id, Some(0x10d3));
-        assert_eq!(c.ids.subsystem_vendor_id, Some(0x8086));
-        assert_eq!(c.ids.subsystem_id, Some(0));
-        assert_eq!(c.ids.class_code, Some(0x03_0000));
-        assert!(!c.rombar);
-        assert!(VfioConfig::parse("01:00.0").unwrap().rombar);
-        let c = VfioConfig::parse("/sys/devices/pci0000:00/0000:00:03.0,intx=off").unwrap();
-        assert_eq!(c.label, "0000:00:03.0");
-        assert_eq!(
-            c.sysfs,
-            PathBuf::from("/sys/devices/pci0000:00/0000:00:03.0")
-        );
-        for (bad, needle) in [
-            ("01:00", "not a PCI address"),
-            ("zz:00.0", "not a PCI address"),
-            ("01:00.0,intx=maybe", "use on or off"),
-            ("01:00.0,rombar", "not key=value"),
-            ("01:00.0,speed=9", "unknown option 'speed'"),
-            ("01:00.0,vendor-id=0x12345", "hex number up to 0xffff"),
-            ("01:00.0,class-code=xyz", "hex number up to 0xffffff"),
-            ("01:00.0,rombar=maybe", "use on or off"),
-            ("/tmp/nothing", "does not end in a PCI address"),
-        ] {
-            let e = VfioConfig::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(needle) && e.contains(bad), "{bad}: {e}");
         }
     }
 

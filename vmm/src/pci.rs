@@ -5,6 +5,7 @@
 //!
 //! Devices never touch KVM: they report effects to the root, the root calls
 //! [`BarMapper::apply`] on the vCPU thread that made the access, before the access completes.
+//! Guest addresses (which slot and function each device gets) are [`slots::PciSlots`]'s.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -21,6 +22,9 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
 
 use crate::vcpu::IoBuses;
+
+pub mod slots;
+pub use slots::{PciSlots, SlotError};
 
 /// One address window of the PCI root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +101,18 @@ pub enum PlacementError {
         window: String,
         /// What to do about it.
         hint: &'static str,
+    },
+    /// `--pci-mmio64-size` asks for more than the guest can address.
+    #[error("--pci-mmio64-size {asked} does not fit: the 64-bit window starts at {start:#x} and the guest's physical addresses end at {limit:#x} (the host CPU's address width), which leaves {room}; ask for at most {room}")]
+    WindowTooLarge {
+        /// The size asked for.
+        asked: ByteSize,
+        /// The most there is room for.
+        room: ByteSize,
+        /// Where the window starts.
+        start: u64,
+        /// The guest's address limit.
+        limit: u64,
     },
 }
 

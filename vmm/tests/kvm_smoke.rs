@@ -169,6 +169,8 @@ fn config(kernel: PathBuf, console: PathBuf, cpus: u8) -> VmConfig {
         vfio: Vec::new(),
         msi: true,
         dump_dtb: None,
+        pci_mmio64_size: None,
+        acpi_tables: Vec::new(),
     }
 }
 

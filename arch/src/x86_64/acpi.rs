@@ -43,6 +43,10 @@ const HEADER_LEN: usize = 36;
 const GENERATED: [&str; 4] = ["XSDT", "FACP", "DSDT", "APIC"];
 /// Signature ovmm generates when the platform has PCI.
 const GENERATED_WITH_PCI: &str = "MCFG";
+/// Signatures that are not tables the XSDT can list.
+const NOT_IN_XSDT: [&str; 3] = ["RSD ", "RSDT", "FACS"];
+/// The one signature a platform may have several tables of.
+const REPEATABLE: &str = "SSDT";
 
 /// An ISA device as the DSDT describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,9 +226,9 @@ pub fn build_tables(p: &AcpiPlatform, base: GuestAddress) -> Result<AcpiTables, 
     if let Some(pci) = &p.pci {
         xsdt_entries.push(placer.place("MCFG", pci::mcfg(pci)));
     }
-    for (index, table) in p.extra_tables.iter().enumerate() {
-        let signature = check_extra_table(index, table, p.pci.is_some())?;
-        xsdt_entries.push(placer.place(&signature, table.clone()));
+    let signatures = check_extra_tables(&p.extra_tables, p.pci.is_some())?;
+    for (signature, table) in signatures.iter().zip(&p.extra_tables) {
+        xsdt_entries.push(placer.place(signature, table.clone()));
     }
     let xsdt_addr = placer.place("XSDT", xsdt(&xsdt_entries));
 
@@ -405,6 +409,30 @@ fn xsdt(entries: &[GuestAddress]) -> Vec<u8> {
     bytes
 }
 
+/// Checks user tables before they are added to the XSDT: each has a whole header with a
+/// matching length and a correct checksum, a signature ovmm does not generate (MCFG included
+/// when `with_pci`) and that the XSDT may list, and only SSDTs may appear more than once.
+/// Returns their signatures, in order.
+pub fn check_extra_tables(tables: &[Vec<u8>], with_pci: bool) -> Result<Vec<String>, AcpiError> {
+    let mut signatures: Vec<String> = Vec::with_capacity(tables.len());
+    for (index, table) in tables.iter().enumerate() {
+        let signature = check_extra_table(index, table, with_pci)?;
+        if signature != REPEATABLE {
+            if let Some(first) = signatures.iter().position(|s| *s == signature) {
+                return Err(AcpiError::InvalidExtraTable {
+                    index,
+                    signature,
+                    problem: format!(
+                        "extra table #{first} has the same signature; only {REPEATABLE} may be given more than once"
+                    ),
+                });
+            }
+        }
+        signatures.push(signature);
+    }
+    Ok(signatures)
+}
+
 /// Checks an extra table's header (and that ovmm does not generate its signature, MCFG
 /// included when `with_pci`); returns its signature.
 fn check_extra_table(index: usize, table: &[u8], with_pci: bool) -> Result<String, AcpiError> {
@@ -438,6 +466,20 @@ fn check_extra_table(index: usize, table: &[u8], with_pci: bool) -> Result<Strin
     }
     if GENERATED.contains(&signature.as_str()) || with_pci && signature == GENERATED_WITH_PCI {
         return Err(invalid("ovmm generates this table itself".to_string()));
+    }
+    if NOT_IN_XSDT.contains(&signature.as_str()) {
+        return Err(invalid(
+            "the XSDT cannot list this kind of table".to_string(),
+        ));
+    }
+    if !signature
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(invalid(
+            "the signature is not 4 upper-case letters, digits or '_' (not an ACPI table?)"
+                .to_string(),
+        ));
     }
     Ok(signature)
 }

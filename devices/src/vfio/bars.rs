@@ -12,13 +12,43 @@ use crate::pci::config_space::{PciConfigSpace, BAR0};
 use crate::pci::msix::MsixCap;
 
 /// What to do with the device's expansion ROM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum RomPolicy {
     /// Show the device's own ROM (VFIO region 6), read through traps.
     #[default]
     FromDevice,
     /// Show no ROM BAR.
     Hidden,
+    /// Show these bytes as the ROM instead of the device's (`romfile=`): the ROM BAR is the
+    /// image's size rounded up to a power of two (at least [`MIN_ROM_SIZE`]), read-only, and
+    /// reads past the image return 0xff. The device's own ROM is never read.
+    Image(std::sync::Arc<[u8]>),
+}
+
+/// Smallest ROM BAR: the register's address field starts at bit 11.
+pub const MIN_ROM_SIZE: u64 = 2 << 10;
+
+impl RomPolicy {
+    /// The ROM BAR size an image of `len` bytes needs.
+    pub fn image_bar_size(len: u64) -> u64 {
+        len.max(MIN_ROM_SIZE).next_power_of_two()
+    }
+
+    /// Copies the image's bytes at `offset` into `data` (0xff past its end); `false` when
+    /// the policy serves no image.
+    pub fn read_image(&self, offset: u64, data: &mut [u8]) -> bool {
+        let RomPolicy::Image(image) = self else {
+            return false;
+        };
+        data.fill(0xff);
+        if let Ok(start) = usize::try_from(offset) {
+            if let Some(rest) = image.get(start..) {
+                let n = rest.len().min(data.len());
+                data[..n].copy_from_slice(&rest[..n]);
+            }
+        }
+        true
+    }
 }
 
 /// A part of a BAR to mmap from the device fd into guest memory.
@@ -62,7 +92,7 @@ pub struct BarMmapPlan {
 pub(super) fn discover_bars(
     backend: &dyn VfioBackend,
     device_config: &PciConfigSpace,
-    rom: RomPolicy,
+    rom: &RomPolicy,
 ) -> Vec<BarInfo> {
     let mut bars = Vec::new();
     let mut index = 0;
@@ -86,8 +116,12 @@ pub(super) fn discover_bars(
             1
         };
     }
-    let rom_size = backend.region_info(ROM_REGION).size;
-    if rom == RomPolicy::FromDevice && rom_size != 0 {
+    let rom_size = match rom {
+        RomPolicy::FromDevice => backend.region_info(ROM_REGION).size,
+        RomPolicy::Hidden => 0,
+        RomPolicy::Image(image) => RomPolicy::image_bar_size(image.len() as u64),
+    };
+    if rom_size != 0 {
         bars.push(BarInfo::new(ROM_BAR, BarKind::Rom, rom_size, false));
     }
     bars

@@ -3,7 +3,9 @@
 //!
 //! vfio-ioctls 0.10 only logs failed region reads and writes and ignores the result of
 //! VFIO_DEVICE_RESET, so this backend reads and writes regions with pread/pwrite on the
-//! device fd and issues the reset ioctls itself, to report real errors.
+//! device fd and issues the reset ioctls itself, to report real errors. [`VfioResetFd`] holds
+//! the reset ioctls (function reset and PCI bus hot reset, which vfio-ioctls does not wrap)
+//! on its own duplicate of the device fd, for the VMM's reset policy.
 
 use std::fs::File;
 use std::io;
@@ -25,6 +27,16 @@ mod nr {
 
     vmm_sys_util::ioctl_io_nr!(VFIO_DEVICE_GET_INFO, u32::from(VFIO_TYPE), VFIO_BASE + 7);
     vmm_sys_util::ioctl_io_nr!(VFIO_DEVICE_RESET, u32::from(VFIO_TYPE), VFIO_BASE + 11);
+    vmm_sys_util::ioctl_io_nr!(
+        VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+        u32::from(VFIO_TYPE),
+        VFIO_BASE + 12
+    );
+    vmm_sys_util::ioctl_io_nr!(
+        VFIO_DEVICE_PCI_HOT_RESET,
+        u32::from(VFIO_TYPE),
+        VFIO_BASE + 13
+    );
 }
 
 /// A VFIO device opened through vfio-ioctls.
@@ -43,6 +55,13 @@ impl VfioIoctlsBackend {
         let borrowed = unsafe { BorrowedFd::borrow_raw(device.as_raw_fd()) };
         let file = File::from(borrowed.try_clone_to_owned()?);
         Ok(VfioIoctlsBackend { file, device })
+    }
+
+    /// The reset ioctls of this device on a duplicate of its fd.
+    pub fn reset_fd(&self) -> io::Result<VfioResetFd> {
+        Ok(VfioResetFd {
+            file: self.file.try_clone()?,
+        })
     }
 
     /// The vfio-ioctls device, for what this interface does not cover (DMA mapping is done
@@ -75,23 +94,140 @@ impl VfioIoctlsBackend {
     }
 
     fn device_flags(&self) -> io::Result<u32> {
-        let mut info = vfio_device_info {
-            argsz: std::mem::size_of::<vfio_device_info>() as u32,
-            ..Default::default()
-        };
-        // SAFETY: VFIO_DEVICE_GET_INFO writes at most `argsz` bytes into `info`, which we own
-        // and which lives through the call; the fd is a VFIO device fd.
+        device_flags(&self.file)
+    }
+}
+
+fn device_flags(file: &File) -> io::Result<u32> {
+    let mut info = vfio_device_info {
+        argsz: std::mem::size_of::<vfio_device_info>() as u32,
+        ..Default::default()
+    };
+    // SAFETY: VFIO_DEVICE_GET_INFO writes at most `argsz` bytes into `info`, which we own and
+    // which lives through the call; the fd is a VFIO device fd.
+    let ret = unsafe {
+        vmm_sys_util::ioctl::ioctl_with_mut_ref(file, nr::VFIO_DEVICE_GET_INFO(), &mut info)
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info.flags)
+}
+
+/// A function that a bus hot reset of a device would reset too (from
+/// VFIO_DEVICE_GET_PCI_HOT_RESET_INFO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DependentDevice {
+    /// Its IOMMU group.
+    pub group: u32,
+    /// PCI segment (domain).
+    pub segment: u16,
+    /// Bus number.
+    pub bus: u8,
+    /// Device and function, `device << 3 | function`.
+    pub devfn: u8,
+}
+
+impl std::fmt::Display for DependentDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            self.segment,
+            self.bus,
+            self.devfn >> 3,
+            self.devfn & 7
+        )
+    }
+}
+
+/// Words of the hot reset structures' header: argsz, flags, count.
+const HOT_RESET_HEADER_WORDS: usize = 3;
+
+/// The reset ioctls of one VFIO device, on its own duplicate of the device fd (the device
+/// model owns the backend; the VMM resets through this).
+pub struct VfioResetFd {
+    file: File,
+}
+
+impl VfioResetFd {
+    /// Whether VFIO_DEVICE_RESET works for the device (VFIO_DEVICE_FLAGS_RESET: the kernel
+    /// found a function-level method, FLR, PM or a bus reset the device has to itself).
+    pub fn function_reset_supported(&self) -> io::Result<bool> {
+        Ok(device_flags(&self.file)? & VFIO_DEVICE_FLAGS_RESET != 0)
+    }
+
+    /// VFIO_DEVICE_RESET.
+    pub fn function_reset(&self) -> io::Result<()> {
+        // SAFETY: VFIO_DEVICE_RESET takes no argument; the fd is a VFIO device fd.
+        let ret = unsafe { vmm_sys_util::ioctl::ioctl(&self.file, nr::VFIO_DEVICE_RESET()) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The functions a bus hot reset of this device resets (itself included); an error when
+    /// the device cannot be reset through its bus (ENOTTY and the like).
+    pub fn hot_reset_info(&self) -> io::Result<Vec<DependentDevice>> {
+        let mut count = 0usize;
+        loop {
+            // Header, then two words per device: group id, segment | bus << 16 | devfn << 24.
+            let mut buf = vec![0u32; HOT_RESET_HEADER_WORDS + 2 * count];
+            buf[0] = (buf.len() * 4) as u32;
+            // SAFETY: the kernel reads argsz from the buffer and writes at most argsz bytes
+            // into it; the buffer is ours and lives through the call.
+            let ret = unsafe {
+                vmm_sys_util::ioctl::ioctl_with_mut_ptr(
+                    &self.file,
+                    nr::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO(),
+                    buf.as_mut_ptr(),
+                )
+            };
+            let needed = buf[2] as usize;
+            if ret < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENOSPC) && needed > count {
+                    count = needed;
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(buf[HOT_RESET_HEADER_WORDS..]
+                .chunks_exact(2)
+                .take(needed)
+                .map(|d| DependentDevice {
+                    group: d[0],
+                    segment: d[1] as u16,
+                    bus: (d[1] >> 16) as u8,
+                    devfn: (d[1] >> 24) as u8,
+                })
+                .collect());
+        }
+    }
+
+    /// VFIO_DEVICE_PCI_HOT_RESET, proving ownership of every affected device with the fds of
+    /// their groups.
+    pub fn hot_reset(&self, group_fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        let mut buf = vec![0u32; HOT_RESET_HEADER_WORDS + group_fds.len()];
+        buf[0] = (buf.len() * 4) as u32;
+        buf[2] = group_fds.len() as u32;
+        for (slot, fd) in buf[HOT_RESET_HEADER_WORDS..].iter_mut().zip(group_fds) {
+            *slot = fd.as_raw_fd() as u32;
+        }
+        // SAFETY: the kernel reads argsz bytes from the buffer, which is ours and lives
+        // through the call; the group fds are open for the duration of the borrow.
         let ret = unsafe {
-            vmm_sys_util::ioctl::ioctl_with_mut_ref(
+            vmm_sys_util::ioctl::ioctl_with_ptr(
                 &self.file,
-                nr::VFIO_DEVICE_GET_INFO(),
-                &mut info,
+                nr::VFIO_DEVICE_PCI_HOT_RESET(),
+                buf.as_ptr(),
             )
         };
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(info.flags)
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ pub mod pci_device;
 mod shadow;
 
 pub use backend::{IrqInfo, RegionInfo, SparseArea, VfioBackend, VfioBackendError};
-pub use bars::{BarMmapPlan, MmapArea, RomPolicy, TrapRange};
+pub use bars::{BarMmapPlan, MmapArea, RomPolicy, TrapRange, MIN_ROM_SIZE};
 pub use caps::{EXT_CAP_ARI, EXT_CAP_REBAR, EXT_CAP_SRIOV};
 pub use interrupts::IrqMode;
 pub use pci_device::{

@@ -165,6 +165,7 @@ pub struct VfioPciDevice {
     msix: Option<(MsixCap, MsixTable)>,
     irqs: Interrupts,
     mmap_plan: Vec<BarMmapPlan>,
+    rom: RomPolicy,
 }
 
 /// How many MSI / MSI-X vectors the VMM should reserve for this device (one eventfd and GSI
@@ -186,7 +187,7 @@ impl VfioPciDevice {
             intx,
         } = args;
         let probe = Probe::open(&label, &*backend, options.reset)?;
-        let bars = bars::discover_bars(&*backend, &probe.config, options.rom);
+        let bars = bars::discover_bars(&*backend, &probe.config, &options.rom);
         let mut shadow = probe.shadow(&options.ids, &bars)?;
         let shown = probe.shown_caps(&bars, msi.is_some() && !options.intx_only)?;
         probe.rewrite_caps(&mut shadow, &shown, &options.hidden_ext_caps);
@@ -221,6 +222,7 @@ impl VfioPciDevice {
             msix: shown.msix.map(|cap| (cap, MsixTable::new(cap.table_size))),
             irqs,
             mmap_plan,
+            rom: options.rom,
         })
     }
 
@@ -528,6 +530,9 @@ impl PciDevice for VfioPciDevice {
                 });
                 return;
             }
+        }
+        if bar == ROM_BAR && self.rom.read_image(offset, data) {
+            return;
         }
         if let Err(e) = self.backend.region_read(u32::from(bar), offset, data) {
             log::warn!("{}: BAR {bar} read at {offset:#x} failed: {e}", self.label);

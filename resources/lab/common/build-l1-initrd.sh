@@ -6,7 +6,8 @@
 # Contents: busybox, l1-init as /init, the modules of ARCH/l1-modules.txt with their
 # dependencies, /lab/{lib.sh,bench.sh,demo.sh,demo-run.sh,arch.env,plan,l1-modules.txt} (ARCH's own files
 # first, then common/), /lab/scenarios/*.sh (scenarios/ARCH), /lab/guest/{vmlinuz,initrd.cpio},
-# /bin/ovmm-qemu (ARCH's stand-in).
+# /bin/ovmm-qemu (ARCH's stand-in), the ACPI tables of ARCH/acpi/*.dsl
+# compiled with iasl as /lab/guest/NAME.aml (for --acpi-table; x86 only).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCH_DIR=${LAB_ARCH_DIR:?LAB_ARCH_DIR must name resources/lab/x86 or resources/lab/arm64 (the lab harness sets it)}
@@ -30,6 +31,13 @@ install -m 644 "$PLAN" "$d/lab/plan"
 install -m 644 "$SCEN"/*.sh "$d/lab/scenarios/"
 cp "$LAB/dist/vmlinuz" "$d/lab/guest/vmlinuz"
 cp "$LAB/guest-initrd.cpio" "$d/lab/guest/initrd.cpio"
+for dsl in "$ARCH_DIR"/acpi/*.dsl; do
+  [ -e "$dsl" ] || continue
+  name=$(basename "$dsl" .dsl)
+  iasl -p "$d/lab/guest/$name" "$dsl" > "$d/iasl.log" 2>&1 || { cat "$d/iasl.log" >&2; exit 1; }
+  [ -s "$d/lab/guest/$name.aml" ] || { echo "iasl made no $name.aml" >&2; exit 1; }
+done
+rm -f "$d/iasl.log"
 if [ -n "$OVMM" ]; then install -m 755 "$OVMM" "$d/bin/ovmm"; fi
 # modules and everything they depend on, as modprobe resolves it from the depmod'ed tree
 for m in $(grep -v '^#' "$ARCH_DIR/l1-modules.txt"); do

@@ -20,6 +20,9 @@
 #   add_lab_user                  make user "lab" (uid 1000) for su, and let it reach / and /dev/kvm
 #   exit_summary [FILE]           ovmm -v's per-vCPU exit lines (default $ERR), for the log
 #   l1_kvm_mode                   arm64: VHE or nVHE, as L1's KVM initialized
+#   make_option_rom FILE KIB      write a KIB KiB PCI option ROM image (0x55aa, a PCIR structure
+#                                 saying KIB KiB, last image; random bytes elsewhere) to FILE
+#   md5_of FILE                   FILE's MD5 checksum (hex only)
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
 . /lab/arch.env   # LAB_ARCH, GUEST_CMDLINE_BASE, QEMU_BENCH, ...
@@ -235,6 +238,30 @@ exit_summary() {
 l1_kvm_mode() {
   dmesg | sed -n 's/.*kvm \[1\]: \(VHE\|Hyp\) mode initialized.*/\1/p' | head -1 | sed 's/Hyp/nVHE/'
 }
+
+# ---- files ---------------------------------------------------------------------------------------
+
+# write byte values (decimal) at OFFSET of FILE, in place
+poke_bytes() {
+  file=$1; offset=$2; shift 2
+  for b in "$@"; do
+    # shellcheck disable=SC2059  # the format is the octal escape of the byte
+    printf "\\$(printf '%03o' "$b")" | dd of="$file" bs=1 seek="$offset" conv=notrunc 2>/dev/null
+    offset=$((offset + 1))
+  done
+}
+
+make_option_rom() {
+  file=$1; kib=$2; units=$((kib * 2))
+  dd if=/dev/urandom of="$file" bs=1024 count="$kib" 2>/dev/null
+  poke_bytes "$file" 0 85 170                       # 0x55 0xaa
+  poke_bytes "$file" 24 64 0                        # PCIR structure at 0x40
+  poke_bytes "$file" 64 80 67 73 82                 # "PCIR"
+  poke_bytes "$file" 80 $((units % 256)) $((units / 256))   # image length, 512-byte units
+  poke_bytes "$file" 85 128                         # last image
+}
+
+md5_of() { md5sum < "$1" | cut -d' ' -f1; }
 
 # ---- runner (used by /init) ---------------------------------------------------------------------
 

@@ -2,11 +2,16 @@
 //! (every guest RAM region DMA-mapped at IOVA = guest physical address, groups registered with
 //! the KVM-VFIO device), and opening each function.
 //!
+//! Every device is reset once all are open ([`reset`]: function reset, or a bus hot reset
+//! when the VM holds every device it touches), and again when the VM ends.
+//!
 //! Teardown is drop order: the device models (and their fds) go first, which makes vfio-pci
-//! disable the device's interrupts and reset it; then the container, which drops the DMA
-//! mappings and releases the groups. The device is then ready for the next run.
+//! disable the device's interrupts; then the container, which drops the DMA mappings and
+//! releases the groups. The device is then ready for the next run.
 
 pub mod preflight;
+pub mod reset;
+pub mod shared_group;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,6 +58,9 @@ pub enum VfioError {
     /// Guest memory could not be mapped for DMA.
     #[error("cannot map guest memory for device DMA: {0}")]
     Dma(#[source] vfio_ioctls::VfioError),
+    /// A device's fd could not be duplicated for its reset.
+    #[error("cannot keep a reset handle of the passthrough devices: {0}")]
+    ResetHandle(#[source] std::io::Error),
 }
 
 /// The open container and, for each `--vfio`, its opened device.
@@ -61,6 +69,11 @@ pub struct OpenedDevices {
     pub devices: Vec<(VfioConfig, VfioIoctlsBackend)>,
     /// The container: keep it alive as long as the devices (drop it after them).
     pub container: Arc<VfioContainer>,
+    /// The devices' reset handles (reset once already, at start); drop them before the
+    /// container.
+    pub resets: reset::Resets,
+    /// The fds to close before the devices drop, for groups holding several of them.
+    pub shared: shared_group::SharedGroupFds,
 }
 
 /// Checks, then opens every device in one container and maps all of `mem` for DMA.
@@ -98,8 +111,21 @@ pub fn open(
         log::info!("opened {} through VFIO", cfg.label);
         devices.push((cfg.clone(), backend));
     }
+    let resets = reset::Resets::new(
+        devices
+            .iter()
+            .map(|(cfg, backend)| (cfg.label.as_str(), cfg.sysfs.as_path(), backend)),
+    )
+    .map_err(VfioError::ResetHandle)?;
+    resets.reset_all("at start");
+    let shared = shared_group::SharedGroupFds::new(&devices);
     // SAFETY: every region of `mem` stays mapped for as long as the container lives: the VM
     // owns both and drops the container (with its DMA mappings) before the memory.
     unsafe { container.vfio_map_guest_memory(mem) }.map_err(VfioError::Dma)?;
-    Ok(Some(OpenedDevices { devices, container }))
+    Ok(Some(OpenedDevices {
+        devices,
+        container,
+        resets,
+        shared,
+    }))
 }

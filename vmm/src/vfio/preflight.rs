@@ -30,7 +30,7 @@ pub enum PreflightError {
         driver: Option<String>,
     },
     /// Another member of the group is still used by the host.
-    #[error("IOMMU group {group} of {label} is not viable: it also holds {}; pass them through too or run `ovmm host bind {label}`, which binds the whole group", others.join(", "))]
+    #[error("IOMMU group {group} of {label} is not viable: it also holds {}; the devices of a group can only go to one VM together: {fix}", others.join(", "))]
     GroupNotViable {
         /// The device.
         label: String,
@@ -38,6 +38,8 @@ pub enum PreflightError {
         group: String,
         /// "0000:01:00.1 (driver snd_hda_intel)" for each blocking member.
         others: Vec<String>,
+        /// What to do: bind the group, and pass the members that are not passed yet.
+        fix: String,
     },
     /// The group's device node cannot be opened.
     #[error("cannot open {path} for {label}: {reason}; run ovmm as root or give your user access to it (chown or a udev rule)")]
@@ -104,6 +106,7 @@ fn check_device(root: &Path, d: &VfioConfig, all: &[VfioConfig]) -> Result<(), P
         .join(&group)
         .join("devices");
     let mut others = Vec::new();
+    let mut not_passed = Vec::new();
     for entry in std::fs::read_dir(&members).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == d.label {
@@ -124,6 +127,7 @@ fn check_device(root: &Path, d: &VfioConfig, all: &[VfioConfig]) -> Result<(), P
             let why = if also_passed {
                 ", also given with --vfio"
             } else {
+                not_passed.push(format!("--vfio {name}"));
                 ""
             };
             others.push(format!(
@@ -134,10 +138,24 @@ fn check_device(root: &Path, d: &VfioConfig, all: &[VfioConfig]) -> Result<(), P
     }
     if !others.is_empty() {
         others.sort();
+        not_passed.sort();
+        let bind = format!(
+            "run `ovmm host bind {}` (it binds the whole group to vfio-pci) or add managed=on",
+            d.label
+        );
+        let fix = if not_passed.is_empty() {
+            bind
+        } else {
+            format!(
+                "{bind}, and pass the others too ({}), or leave them bound to vfio-pci unused",
+                not_passed.join(" ")
+            )
+        };
         return Err(PreflightError::GroupNotViable {
             label: d.label.clone(),
             group,
             others,
+            fix,
         });
     }
     let node = root.join("dev/vfio").join(&group);
@@ -247,7 +265,13 @@ mod tests {
         let e = check(&t.0, &[cfg("00:03.0")], 1 << 20).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "IOMMU group 5 of 0000:00:03.0 is not viable: it also holds 0000:00:03.1 (driver snd_hda_intel); pass them through too or run `ovmm host bind 0000:00:03.0`, which binds the whole group"
+            "IOMMU group 5 of 0000:00:03.0 is not viable: it also holds 0000:00:03.1 (driver snd_hda_intel); the devices of a group can only go to one VM together: run `ovmm host bind 0000:00:03.0` (it binds the whole group to vfio-pci) or add managed=on, and pass the others too (--vfio 0000:00:03.1), or leave them bound to vfio-pci unused"
+        );
+        // Both given: binding is the whole fix.
+        let e = check(&t.0, &[cfg("00:03.0"), cfg("00:03.1")], 1 << 20).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "IOMMU group 5 of 0000:00:03.0 is not viable: it also holds 0000:00:03.1 (driver snd_hda_intel, also given with --vfio); the devices of a group can only go to one VM together: run `ovmm host bind 0000:00:03.0` (it binds the whole group to vfio-pci) or add managed=on"
         );
         let e = check(&t.0, &[cfg("00:05.0")], 1 << 20).unwrap_err();
         assert!(e
@@ -262,6 +286,16 @@ mod tests {
             check(&t.0, &[cfg("00:05.0")], 1 << 20),
             Err(PreflightError::NoVfio)
         );
+    }
+
+    #[test]
+    fn a_shared_group_is_accepted_when_all_are_passed_or_the_rest_is_unused_on_vfio() {
+        let t = tree("shared");
+        device(&t, "0000:01:01.0", "4", Some("vfio-pci"), "0x020000");
+        device(&t, "0000:01:02.0", "4", Some("vfio-pci"), "0x020000");
+        device(&t, "0000:00:0d.0", "4", None, "0x060400");
+        check(&t.0, &[cfg("01:01.0"), cfg("01:02.0")], 1 << 20).unwrap();
+        check(&t.0, &[cfg("01:01.0")], 1 << 20).unwrap();
     }
 
     #[test]

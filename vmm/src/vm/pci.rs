@@ -1,16 +1,17 @@
 //! Building the PCI segment: the root complex with its config-space access paths on the
 //! buses, and every `--vfio` device placed on it (device model, interrupts, BARs).
 //!
-//! Order: open the devices (preflight, container, DMA) -> give each its slot (command-line
-//! order from slot 1; slot 0 is the host bridge) -> build each device model with its MSI
-//! vectors and INTx line -> size the 64-bit window from the real 64-bit BARs -> place all
-//! BARs at natural alignment, biggest first -> add the devices to the root -> mmap their BARs
-//! -> connect INTx to the slot's GSI.
+//! Order: open the devices (preflight, container, reset, DMA) -> build each device model with
+//! its MSI vectors and INTx line -> size the 64-bit window from the real 64-bit BARs (or
+//! `--pci-mmio64-size`) -> place all BARs at natural alignment, biggest first -> add the
+//! devices to the root at their guest addresses -> mmap their BARs -> connect INTx to the
+//! slot's GSI. A BAR that does not fit fails the build before the guest starts, naming the
+//! device, the BAR, its size and the window. When the segment is dropped the devices are
+//! reset again ("at exit"), after their BARs are unmapped.
 //!
-//! Slots are known before the device models exist because on arm64 every MSI route carries
-//! the device's requester ID for the vITS. Without MSI (`--msi off`, or an arm64 host that
-//! gives no vITS) every device is built as with `intx=on`. A BAR that does not fit fails the build before the guest
-//! starts, naming the device, the BAR, its size and the window.
+//! Guest addresses are known before the device models exist because on arm64 every MSI route
+//! carries the device's requester ID for the vITS. Without MSI (`--msi off`, or an arm64 host
+//! that gives no vITS) every device is built as with `intx=on`.
 
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
@@ -29,7 +30,7 @@ use super::BuildError;
 use crate::config::VmConfig;
 use crate::interrupt::{self, GsiRouter, KvmMsiVectors};
 use crate::memory::GuestMemory;
-use crate::pci::{BarMapper, PciWindows, PlacementError, Window, WindowAllocator};
+use crate::pci::{BarMapper, PciSlots, PciWindows, PlacementError, Window, WindowAllocator};
 use crate::vcpu::IoBuses;
 use crate::vfio;
 
@@ -55,9 +56,6 @@ pub struct PciPlatform {
     pub msi_requester_ids: bool,
 }
 
-/// Most passthrough devices one bus holds (slots 1..=31; slot 0 is the host bridge).
-const MAX_DEVICES: usize = 31;
-
 /// A slot's INTx routing, for the platform description (ACPI `_PRT`, FDT `interrupt-map`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IntxRoute {
@@ -68,7 +66,7 @@ pub struct IntxRoute {
 }
 
 /// The built segment. Field order is drop order: BAR mappings, then the root and its
-/// devices, then the VFIO container.
+/// devices, then the VFIO container (the reset handles go first, in `drop`).
 pub struct PciSegment {
     mapper: Arc<BarMapper>,
     /// The root complex.
@@ -77,15 +75,25 @@ pub struct PciSegment {
     pub windows: PciWindows,
     /// INTx routes of the slots in use.
     pub intx: Vec<IntxRoute>,
+    /// The guest addresses in use; more devices take [`PciSlots::claim_next`].
+    pub slots: PciSlots,
     _intx_lines: Vec<IntxLine>,
+    resets: Option<vfio::reset::Resets>,
+    shared: vfio::shared_group::SharedGroupFds,
     _container: Option<Arc<VfioContainer>>,
 }
 
 impl Drop for PciSegment {
     fn drop(&mut self) {
         // BAR mappings go before the devices close (the root holds the mapper too, so its own
-        // drop would come too late).
+        // drop would come too late), and before a reset, which revokes them.
         self.mapper.release_all();
+        // The reset handles are duplicate device fds: they must be closed before the devices
+        // drop, or vfio-ioctls cannot release the groups (EBUSY).
+        if let Some(resets) = self.resets.take() {
+            resets.reset_all("at exit");
+        }
+        self.shared.release();
     }
 }
 
@@ -119,31 +127,27 @@ pub fn create(
     first_slot: u32,
     platform: &PciPlatform,
 ) -> Result<PciSegment, BuildError> {
+    let slots = guest_addresses(&config.vfio)?;
     let opened = vfio::open(vm, mem, &config.vfio, config.memory)?;
     let router = Arc::new(GsiRouter::new(vm.clone()));
     let mut built = Vec::new();
     let mut container = None;
+    let mut resets = None;
+    let mut shared = Default::default();
     if let Some(o) = opened {
         container = Some(o.container);
-        if o.devices.len() > MAX_DEVICES {
-            return Err(device_error(
-                "the passthrough devices",
-                format!(
-                    "{} --vfio devices given; one PCI bus holds at most {MAX_DEVICES}",
-                    o.devices.len()
-                ),
-            ));
-        }
-        for (i, (cfg, backend)) in o.devices.into_iter().enumerate() {
-            let address =
-                PciAddress::new(0, i as u8 + 1, 0).map_err(|e| device_error("a PCI slot", e))?;
-            built.push(build_device(vm, &router, &cfg, backend, address, platform)?);
+        resets = Some(o.resets);
+        shared = o.shared;
+        for ((cfg, backend), address) in o.devices.into_iter().zip(&slots.1) {
+            built.push(build_device(
+                vm, &router, &cfg, backend, *address, platform,
+            )?);
         }
     }
     let windows = PciWindows {
         io: platform.io,
         mmio32: platform.mmio32,
-        mmio64: mmio64_window(&built, platform)?,
+        mmio64: mmio64_window(&built, platform, config.pci_mmio64_size)?,
     };
     place_bars(&mut built, &windows)?;
 
@@ -191,10 +195,13 @@ pub fn create(
             .map_err(|e| device_error("the BAR mappings", e))?;
         let gsi = (platform.intx_gsi)(address.device());
         lines.push(interrupt::connect_intx(vm, &b.intx, gsi).map_err(|e| device_error("INTx", e))?);
-        intx.push(IntxRoute {
+        let route = IntxRoute {
             slot: address.device(),
             gsi,
-        });
+        };
+        if !intx.contains(&route) {
+            intx.push(route);
+        }
         log::info!("{} is {address} in the guest (INTA on GSI {gsi})", b.label);
     }
     Ok(PciSegment {
@@ -202,9 +209,35 @@ pub fn create(
         root,
         windows,
         intx,
+        slots: slots.0,
         _intx_lines: lines,
+        resets,
+        shared,
         _container: container,
     })
+}
+
+/// The guest address of each device, in order: its `addr` (set by validation), or function 0
+/// of the next free slot for a configuration built without validation.
+fn guest_addresses(
+    devices: &[crate::config::VfioConfig],
+) -> Result<(PciSlots, Vec<PciAddress>), BuildError> {
+    let mut slots = PciSlots::new();
+    let slot_error = |e: crate::pci::SlotError| device_error("a PCI address", e);
+    for d in devices {
+        if let Some(at) = d.addr {
+            slots.claim(at, &d.label).map_err(slot_error)?;
+        }
+    }
+    let mut addresses = Vec::with_capacity(devices.len());
+    for d in devices {
+        addresses.push(match d.addr {
+            Some(at) => at,
+            None => slots.claim_next(&d.label).map_err(slot_error)?,
+        });
+    }
+    slots.check().map_err(slot_error)?;
+    Ok((slots, addresses))
 }
 
 fn build_device(
@@ -238,11 +271,9 @@ fn build_device(
         options: VfioPciOptions {
             intx_only,
             ids: cfg.ids,
-            rom: if cfg.rombar {
-                RomPolicy::FromDevice
-            } else {
-                RomPolicy::Hidden
-            },
+            rom: rom_policy(cfg)?,
+            // ovmm resets the devices itself, once all are open (see `vfio::reset`).
+            reset: false,
             ..Default::default()
         },
         msi,
@@ -267,6 +298,31 @@ fn requester_id(address: PciAddress) -> u16 {
     u16::from(address.bus()) << 8 | u16::from(address.device()) << 3 | u16::from(address.function())
 }
 
+/// The ROM the guest sees: the device's, none (`rombar=off`) or a file (`romfile=`).
+fn rom_policy(cfg: &crate::config::VfioConfig) -> Result<RomPolicy, BuildError> {
+    match &cfg.romfile {
+        Some(path) => {
+            let image = std::fs::read(path).map_err(|e| {
+                BuildError::Load(format!(
+                    "cannot read romfile '{}' for {}: {e}",
+                    path.display(),
+                    cfg.label
+                ))
+            })?;
+            log::info!(
+                "{}: ROM from {} ({} bytes, a {} ROM BAR)",
+                cfg.label,
+                path.display(),
+                image.len(),
+                ByteSize(RomPolicy::image_bar_size(image.len() as u64))
+            );
+            Ok(RomPolicy::Image(image.into()))
+        }
+        None if cfg.rombar => Ok(RomPolicy::FromDevice),
+        None => Ok(RomPolicy::Hidden),
+    }
+}
+
 fn align_up(v: u64, align: u64) -> Option<u64> {
     Some(v.checked_add(align - 1)? & !(align - 1))
 }
@@ -274,10 +330,15 @@ fn align_up(v: u64, align: u64) -> Option<u64> {
 const GIB: u64 = 1 << 30;
 
 /// The 64-bit window: from the first 1 GiB boundary above RAM (or the largest BAR's alignment),
-/// big enough for every 64-bit BAR at natural alignment, rounded up to 1 GiB, and inside the
-/// guest's physical address space.
-fn mmio64_window(built: &[Built], p: &PciPlatform) -> Result<Option<Window>, BuildError> {
-    let mut sizes: Vec<(u64, &str, u8)> = built
+/// big enough for every 64-bit BAR at natural alignment, and at least `requested` bytes
+/// (`--pci-mmio64-size`), rounded up to 1 GiB, and inside the guest's physical address space.
+/// No window when no device needs one and none is asked for.
+fn mmio64_window(
+    built: &[Built],
+    p: &PciPlatform,
+    requested: Option<u64>,
+) -> Result<Option<Window>, BuildError> {
+    let sizes: Vec<(u64, &str, u8)> = built
         .iter()
         .flat_map(|b| {
             b.device
@@ -287,11 +348,20 @@ fn mmio64_window(built: &[Built], p: &PciPlatform) -> Result<Option<Window>, Bui
                 .map(move |bar| (bar.size, b.label.as_str(), bar.index))
         })
         .collect();
-    if sizes.is_empty() {
+    size_mmio64(sizes, p, requested)
+}
+
+/// [`mmio64_window`] for 64-bit BARs given as (size, device, BAR index).
+fn size_mmio64(
+    mut sizes: Vec<(u64, &str, u8)>,
+    p: &PciPlatform,
+    requested: Option<u64>,
+) -> Result<Option<Window>, BuildError> {
+    if sizes.is_empty() && requested.is_none() {
         return Ok(None);
     }
     sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
-    let largest = sizes[0].0;
+    let largest = sizes.first().map_or(0, |s| s.0);
     let too_big = |size: u64, label: &str, bar: u8, start: u64| {
         PlacementError::DoesNotFit {
         device: label.to_string(),
@@ -305,8 +375,7 @@ fn mmio64_window(built: &[Built], p: &PciPlatform) -> Result<Option<Window>, Bui
         hint: " (the host CPU's physical address width limits the guest's)",
     }
     };
-    let start = align_up(p.mmio64_floor, largest.max(GIB))
-        .ok_or_else(|| too_big(largest, sizes[0].1, sizes[0].2, p.mmio64_floor))?;
+    let start = align_up(p.mmio64_floor, largest.max(GIB)).unwrap_or(u64::MAX);
     let mut end = start;
     for &(size, label, bar) in &sizes {
         end = align_up(end, size)
@@ -314,11 +383,27 @@ fn mmio64_window(built: &[Built], p: &PciPlatform) -> Result<Option<Window>, Bui
             .filter(|&e| e <= p.addr_limit)
             .ok_or_else(|| too_big(size, label, bar, start))?;
     }
-    let end = align_up(end, GIB).unwrap_or(end).min(p.addr_limit);
+    let needed = align_up(end, GIB).unwrap_or(end).min(p.addr_limit) - start;
+    let size = match requested {
+        Some(asked) if asked > needed => {
+            let room = p.addr_limit.saturating_sub(start) & !(GIB - 1);
+            if asked > room {
+                return Err(PlacementError::WindowTooLarge {
+                    asked: ByteSize(asked),
+                    room: ByteSize(room),
+                    start,
+                    limit: p.addr_limit,
+                }
+                .into());
+            }
+            asked
+        }
+        _ => needed,
+    };
     Ok(Some(Window {
         name: "64-bit MMIO window",
         start,
-        size: end - start,
+        size,
     }))
 }
 
@@ -373,5 +458,77 @@ mod tests {
         assert_eq!(rid(0, 2, 0), 0x10);
         assert_eq!(rid(0, 31, 7), 0xff);
         assert_eq!(rid(1, 0, 0), 0x100);
+    }
+
+    fn platform(addr_bits: u32) -> PciPlatform {
+        let window = |name, start, size| Window { name, start, size };
+        PciPlatform {
+            ecam: (0xe000_0000, 0x1000_0000),
+            config_io_port: None,
+            io: window("I/O window", 0x1000, 0xf000),
+            mmio32: window("32-bit MMIO window", 0xc000_0000, 0x2000_0000),
+            mmio64_floor: 4 << 30,
+            addr_limit: 1 << addr_bits,
+            intx_gsi: |slot| u32::from(slot),
+            msi: true,
+            msi_requester_ids: false,
+        }
+    }
+
+    fn window(
+        sizes: &[u64],
+        addr_bits: u32,
+        requested: Option<u64>,
+    ) -> Result<Option<(u64, u64)>, String> {
+        let sizes = sizes.iter().map(|&s| (s, "0000:01:00.0", 0)).collect();
+        size_mmio64(sizes, &platform(addr_bits), requested)
+            .map(|w| w.map(|w| (w.start, w.size)))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_window_is_sized_from_the_devices() {
+        assert_eq!(window(&[], 40, None), Ok(None));
+        assert_eq!(window(&[16 << 20], 40, None), Ok(Some((4 << 30, GIB))));
+        // A 32 GiB BAR starts the window at its own alignment.
+        assert_eq!(
+            window(&[32 << 30, 256 << 20], 40, None),
+            Ok(Some((32 << 30, 33 << 30)))
+        );
+    }
+
+    #[test]
+    fn a_larger_window_can_be_asked_for() {
+        assert_eq!(
+            window(&[], 40, Some(64 << 30)),
+            Ok(Some((4 << 30, 64 << 30)))
+        );
+        assert_eq!(
+            window(&[16 << 20], 40, Some(8 << 30)),
+            Ok(Some((4 << 30, 8 << 30)))
+        );
+        // Asking for less than the devices need changes nothing.
+        assert_eq!(
+            window(&[32 << 30], 40, Some(GIB)),
+            Ok(Some((32 << 30, 32 << 30)))
+        );
+    }
+
+    #[test]
+    fn a_window_beyond_the_address_width_is_refused_naming_both_sizes() {
+        // 36 bits: 64 GiB of addresses, the window starts at 4 GiB: 60 GiB of room.
+        assert_eq!(
+            window(&[], 36, Some(60 << 30)),
+            Ok(Some((4 << 30, 60 << 30)))
+        );
+        assert_eq!(
+            window(&[], 36, Some(1 << 40)).unwrap_err(),
+            "--pci-mmio64-size 1 TiB does not fit: the 64-bit window starts at 0x100000000 and the guest's physical addresses end at 0x1000000000 (the host CPU's address width), which leaves 60 GiB; ask for at most 60 GiB"
+        );
+        let e = window(&[64 << 30], 36, None).unwrap_err();
+        assert!(
+            e.starts_with("BAR 0 of 0000:01:00.0 (64 GiB, 64-bit memory) does not fit"),
+            "{e}"
+        );
     }
 }

@@ -225,9 +225,18 @@ pub fn load_boot_description(
             })
             .collect(),
     ));
+    platform.extra_tables = config.acpi_tables.iter().map(|t| t.bytes.clone()).collect();
     let tables = acpi::build_tables(&platform, layout::ACPI_START)
         .map_err(|e| BuildError::Platform(e.to_string()))?;
     let rsdp = acpi::write_tables(mem, &tables).map_err(|e| BuildError::Platform(e.to_string()))?;
+    for t in &config.acpi_tables {
+        log::info!(
+            "ACPI: added {} from {} ({} bytes)",
+            t.signature,
+            t.path.display(),
+            t.bytes.len()
+        );
+    }
     let params = boot::BootConfig {
         setup_header: kernel.setup_header,
         cmdline_addr: layout::CMDLINE_START,

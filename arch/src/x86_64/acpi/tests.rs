@@ -306,11 +306,19 @@ fn bad_extra_tables_are_refused_with_the_reason() {
     let dsdt = Sdt::new(*b"DSDT", 36, 2, *b"USER  ", *b"USERDSDT", 7)
         .as_slice()
         .to_vec();
-    let cases: [(Vec<u8>, &str); 4] = [
+    let facs = Sdt::new(*b"FACS", 64, 2, *b"USER  ", *b"USERFACS", 7)
+        .as_slice()
+        .to_vec();
+    let text = Sdt::new(*b"abc\n", 36, 1, *b"USER  ", *b"USERTEXT", 7)
+        .as_slice()
+        .to_vec();
+    let cases: [(Vec<u8>, &str); 6] = [
         (b"SSDT".to_vec(), "shorter than an ACPI header"),
         (bad_sum, "bad checksum"),
         (longer, "header length 40 differs from the 41 bytes"),
         (dsdt, "generates this table itself"),
+        (facs, "the XSDT cannot list"),
+        (text, "not 4 upper-case letters"),
     ];
     for (table, reason) in cases {
         let p = AcpiPlatform {
@@ -322,6 +330,39 @@ fn bad_extra_tables_are_refused_with_the_reason() {
         assert!(msg.starts_with("extra ACPI table #1"), "{msg}");
         assert!(msg.contains(reason), "{msg}");
     }
+}
+
+#[test]
+fn mcfg_is_refused_only_with_pci_and_only_ssdt_repeats() {
+    let mcfg = Sdt::new(*b"MCFG", 60, 1, *b"USER  ", *b"USERMCFG", 7)
+        .as_slice()
+        .to_vec();
+    let ssdt = Sdt::new(*b"SSDT", 40, 2, *b"USER  ", *b"USERSSDT", 7)
+        .as_slice()
+        .to_vec();
+    let hpet = Sdt::new(*b"HPET", 56, 1, *b"USER  ", *b"USERHPET", 7)
+        .as_slice()
+        .to_vec();
+    assert_eq!(
+        check_extra_tables(std::slice::from_ref(&mcfg), false).unwrap(),
+        vec!["MCFG".to_string()]
+    );
+    let e = check_extra_tables(&[mcfg], true).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "extra ACPI table #0 (MCFG): ovmm generates this table itself"
+    );
+    assert_eq!(
+        check_extra_tables(&[ssdt.clone(), hpet.clone(), ssdt.clone()], true).unwrap(),
+        vec!["SSDT", "HPET", "SSDT"]
+    );
+    let e = check_extra_tables(&[hpet.clone(), ssdt, hpet], true)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "extra ACPI table #2 (HPET): extra table #0 has the same signature; only SSDT may be given more than once"
+    );
 }
 
 #[test]

@@ -22,6 +22,8 @@ fn config(memory: u64, msi: bool) -> VmConfig {
         vfio: Vec::new(),
         msi,
         dump_dtb: None,
+        pci_mmio64_size: None,
+        acpi_tables: Vec::new(),
     }
 }
 

@@ -244,6 +244,72 @@ fn rom_can_be_hidden() {
 }
 
 #[test]
+fn a_rom_image_replaces_the_devices_rom() {
+    // 40 KiB image: the ROM BAR is 64 KiB, the device's own 256 KiB ROM is not shown.
+    let image: Vec<u8> = (0..40 * 1024).map(|i| (i % 251) as u8).collect();
+    let options = VfioPciOptions {
+        rom: RomPolicy::Image(image.clone().into()),
+        ..VfioPciOptions::default()
+    };
+    let mut r = rig_with(e1000e(), options, 8, true);
+    r.fake.poke(6, 0, &[0x11; 16]);
+    let rom = r
+        .dev
+        .bars()
+        .iter()
+        .find(|b| b.kind == BarKind::Rom)
+        .copied();
+    assert_eq!(rom.map(|b| (b.index, b.size)), Some((ROM_BAR, 0x1_0000)));
+    write32(&mut r.dev, 0x30, u32::MAX);
+    assert_eq!(read(&r.dev, 0x30), 0xffff_0001);
+    let plan = r.dev.mmap_plan().iter().find(|p| p.bar == ROM_BAR).cloned();
+    let plan = plan.expect("the ROM has a plan");
+    assert!(plan.mmaps.is_empty());
+    assert_eq!(
+        plan.traps,
+        vec![crate::vfio::TrapRange {
+            offset: 0,
+            size: 0x1_0000
+        }]
+    );
+    r.fake.take_calls();
+    let mut data = [0u8; 8];
+    r.dev.bar_read(ROM_BAR, 0x1000, &mut data);
+    assert_eq!(data.to_vec(), image[0x1000..0x1008].to_vec());
+    // The last bytes of the image, then padding.
+    r.dev.bar_read(ROM_BAR, 40 * 1024 - 4, &mut data);
+    assert_eq!(
+        data,
+        [
+            image[40956],
+            image[40957],
+            image[40958],
+            image[40959],
+            0xff,
+            0xff,
+            0xff,
+            0xff
+        ]
+    );
+    r.dev.bar_read(ROM_BAR, 0xfffc, &mut data[..4]);
+    assert_eq!(data[..4], [0xff; 4]);
+    r.dev.bar_write(ROM_BAR, 0, &[0; 4]);
+    r.dev.bar_read(ROM_BAR, 0, &mut data[..4]);
+    assert_eq!(data[..4], image[..4]);
+    // The device's ROM region was never touched.
+    assert_eq!(r.fake.take_calls(), vec![]);
+}
+
+#[test]
+fn rom_image_bar_sizes() {
+    assert_eq!(RomPolicy::image_bar_size(1), 2048);
+    assert_eq!(RomPolicy::image_bar_size(2048), 2048);
+    assert_eq!(RomPolicy::image_bar_size(2049), 4096);
+    assert_eq!(RomPolicy::image_bar_size(40 << 10), 64 << 10);
+    assert_eq!(RomPolicy::image_bar_size(1 << 20), 1 << 20);
+}
+
+#[test]
 fn rom_contents_come_from_region_6_and_ignore_writes() {
     let mut r = rig(e1000e());
     r.fake.poke(6, 0, &[0x55, 0xaa, 0x40]);
