@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use devices::legacy::SerialDevice;
+use devices::legacy::{BootMark, SerialDevice};
 use devices::lifecycle::GuestRequests;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 
@@ -19,6 +19,8 @@ use crate::vcpu::{IoBuses, VcpuError, VcpuFailures, VcpuSet};
 pub mod pci;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::acpi_tables;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as platform;
 
@@ -101,6 +103,23 @@ pub struct BuildContext {
     pub requests: GuestRequests,
     /// Makes the writer for the guest console (called once per build).
     pub console: Box<dyn Fn() -> std::io::Result<ConsoleOut>>,
+    /// When this boot began (ovmm's start for the first boot): the boot timer counts from it.
+    pub started: std::time::Instant,
+}
+
+/// An orderly shutdown request the guest sees, implemented by the platform (x86: an ACPI
+/// power-button event through the Generic Event Device). The guest decides what to do.
+pub trait PowerButton: Send + Sync {
+    /// Presses the button once.
+    fn press(&self) -> Result<(), String>;
+}
+
+/// What the VMM uses to observe and control a running guest besides its vCPUs.
+pub struct ControlDevices {
+    /// When the guest reached userspace (the boot-timer register).
+    pub boot_mark: BootMark,
+    /// The power button, where the platform has one.
+    pub power_button: Option<Box<dyn PowerButton>>,
 }
 
 /// A VM that is built but whose vCPUs do not run yet.
@@ -110,6 +129,7 @@ pub struct Vm {
     io: Arc<IoBuses>,
     serial: Arc<Mutex<SerialDevice>>,
     pci: pci::PciSegment,
+    control: ControlDevices,
     requests: GuestRequests,
     vm_fd: Arc<VmFd>,
     _kvm: Kvm,
@@ -143,6 +163,7 @@ impl Vm {
             reason: e.to_string(),
         })?;
         let serial = platform::create_devices(&vm_fd, &io, config, &ctx.requests, console)?;
+        let control = platform::create_control_devices(&vm_fd, &io, ctx.started)?;
         let pci = platform::create_pci(&kvm, &vm_fd, &io, &memory, config, next_slot)?;
         let entry = platform::load_boot_description(&memory, config, &pci)?;
         let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, entry)?;
@@ -151,6 +172,7 @@ impl Vm {
             io,
             serial,
             pci,
+            control,
             requests: ctx.requests.clone(),
             vm_fd,
             _kvm: kvm,
@@ -192,5 +214,38 @@ impl RunningVm {
     /// Stops the vCPUs and waits for their threads.
     pub fn stop(mut self) {
         self.threads.stop();
+    }
+
+    /// Parks the vCPUs outside KVM_RUN (see [`VcpuSet::pause`]).
+    pub fn pause(&self) -> Result<(), String> {
+        self.threads.pause()
+    }
+
+    /// Lets paused vCPUs run again.
+    pub fn resume(&self) {
+        self.threads.resume()
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.threads.is_paused()
+    }
+
+    /// When this boot started and when the guest reached userspace.
+    pub fn boot_mark(&self) -> &BootMark {
+        &self.vm.control.boot_mark
+    }
+
+    /// Presses the guest's power button.
+    pub fn press_power_button(&self) -> Result<(), String> {
+        match &self.vm.control.power_button {
+            Some(button) => button.press(),
+            None => Err("this platform has no power button yet".to_string()),
+        }
+    }
+
+    /// The PCI segment.
+    pub fn pci(&self) -> &pci::PciSegment {
+        &self.vm.pci
     }
 }

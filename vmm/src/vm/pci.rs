@@ -8,12 +8,14 @@
 //! starts, naming the device, the BAR, its size and the window.
 
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use devices::pci::bar::{BarKind, ByteSize};
 use devices::pci::device::{PciDevice, SharedPciDevice};
 use devices::pci::interrupt::{IntxLine, MsiInterrupts};
 use devices::pci::root::{PciConfigIo, PciConfigMmio, PciEffectHandler, PciRoot};
+use devices::pci::PciAddress;
 use devices::vfio::pci_device::{vectors_needed, VfioPciArgs, VfioPciDevice, VfioPciOptions};
 use devices::vfio::RomPolicy;
 use kvm_ioctls::VmFd;
@@ -54,12 +56,25 @@ pub struct IntxRoute {
     pub gsi: u32,
 }
 
+/// A passed-through device on the segment, for the API's device listing.
+pub struct Passthrough {
+    /// Its guest address.
+    pub address: PciAddress,
+    /// Its host address (`0000:01:00.0`).
+    pub host: String,
+    /// Its host sysfs directory.
+    pub sysfs: PathBuf,
+    /// The device model (also on the root, as a `dyn PciDevice`).
+    pub device: Arc<Mutex<VfioPciDevice>>,
+}
+
 /// The built segment. Field order is drop order: BAR mappings, then the root and its
 /// devices, then the VFIO container.
 pub struct PciSegment {
     mapper: Arc<BarMapper>,
     /// The root complex.
     pub root: Arc<PciRoot>,
+    passthrough: Vec<Passthrough>,
     /// The windows the platform must describe.
     pub windows: PciWindows,
     /// INTx routes of the slots in use.
@@ -81,10 +96,16 @@ impl PciSegment {
     pub fn mapper(&self) -> &Arc<BarMapper> {
         &self.mapper
     }
+
+    /// The passed-through devices.
+    pub fn passthrough(&self) -> &[Passthrough] {
+        &self.passthrough
+    }
 }
 
 struct Built {
     label: String,
+    sysfs: PathBuf,
     device: VfioPciDevice,
     intx: IntxLine,
 }
@@ -143,6 +164,7 @@ pub fn create(
 
     let mut intx = Vec::new();
     let mut lines = Vec::new();
+    let mut passthrough = Vec::new();
     for b in built {
         let plan = b.device.mmap_plan().to_vec();
         let fd = b
@@ -151,10 +173,17 @@ pub fn create(
             .map(|fd| fd.try_clone_to_owned())
             .transpose()
             .map_err(|e| device_error("a VFIO device fd", e))?;
-        let shared: SharedPciDevice = Arc::new(Mutex::new(b.device));
+        let concrete = Arc::new(Mutex::new(b.device));
+        let shared: SharedPciDevice = concrete.clone();
         let address = root
             .add_device(shared.clone())
             .map_err(|e| device_error("a PCI slot", e))?;
+        passthrough.push(Passthrough {
+            address,
+            host: b.label.clone(),
+            sysfs: b.sysfs,
+            device: concrete,
+        });
         mapper
             .add_device(
                 address,
@@ -175,6 +204,7 @@ pub fn create(
     Ok(PciSegment {
         mapper,
         root,
+        passthrough,
         windows,
         intx,
         _intx_lines: lines,
@@ -225,6 +255,7 @@ fn build_device(
     log::info!("{label}: interrupts {:?}", device.irq_mode());
     Ok(Built {
         label,
+        sysfs: cfg.sysfs.clone(),
         device,
         intx,
     })
