@@ -110,7 +110,11 @@ fn pause(vm: &RunningVm, requests: &GuestRequests) -> Reply {
         return refuse(409, "the VM is already paused");
     }
     match vm.pause() {
-        Ok(()) => done(200, VmState::Paused, "paused: the vCPUs are parked outside the guest"),
+        Ok(()) => done(
+            200,
+            VmState::Paused,
+            "paused: the vCPUs are parked outside the guest",
+        ),
         Err(e) => refuse(500, e),
     }
 }

@@ -77,10 +77,12 @@ pub fn expand(cmd: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, Confi
         path: path.clone(),
         source,
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigFileError::Syntax {
-        path: path.clone(),
-        message: syntax_message(&text, &e),
-    })?;
+    let table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| ConfigFileError::Syntax {
+                path: path.clone(),
+                message: syntax_message(&text, &e),
+            })?;
     let mut cmd = cmd.clone();
     cmd.build();
     let on_command_line = cmd
@@ -211,7 +213,10 @@ fn scalar(value: &toml::Value) -> Result<String, String> {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
         toml::Value::Float(f) => Ok(f.to_string()),
-        other => Err(format!("takes a string or a number, not {}", describe(other))),
+        other => Err(format!(
+            "takes a string or a number, not {}",
+            describe(other)
+        )),
     }
 }
 

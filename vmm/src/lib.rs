@@ -20,8 +20,8 @@
 pub mod api_client;
 pub mod api_server;
 pub mod cli;
-pub mod config_file;
 pub mod config;
+pub mod config_file;
 pub mod dump_acpi;
 pub mod host;
 pub mod interrupt;

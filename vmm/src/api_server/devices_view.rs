@@ -25,8 +25,12 @@ pub fn device_list(pci: &PciSegment) -> DeviceList {
             let class = dev.config_read(8) >> 8;
             let (kind, mode, vectors) = match pass {
                 Some(p) => {
-                    let (mode, vectors) =
-                        irq_mode(p.device.lock().unwrap_or_else(|e| e.into_inner()).irq_mode());
+                    let (mode, vectors) = irq_mode(
+                        p.device
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .irq_mode(),
+                    );
                     ("passthrough".to_string(), mode.to_string(), vectors)
                 }
                 None if class >> 8 == 0x0600 => (
@@ -185,8 +189,14 @@ mod tests {
     fn interrupt_mode_follows_the_enable_bits() {
         assert_eq!(interrupt_mode_from_config(&regs(false, true, true)), "msix");
         assert_eq!(interrupt_mode_from_config(&regs(true, false, true)), "msi");
-        assert_eq!(interrupt_mode_from_config(&regs(false, false, false)), "intx");
-        assert_eq!(interrupt_mode_from_config(&regs(false, false, true)), "none");
+        assert_eq!(
+            interrupt_mode_from_config(&regs(false, false, false)),
+            "intx"
+        );
+        assert_eq!(
+            interrupt_mode_from_config(&regs(false, false, true)),
+            "none"
+        );
         // A capability list that loops forever ends.
         let mut r = regs(false, false, true);
         r.0[0x50 / 4] = CAP_MSIX | (0x40 << 8);

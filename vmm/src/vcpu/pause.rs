@@ -43,10 +43,7 @@ impl PauseGate {
         state.parked += 1;
         self.changed.notify_all();
         while state.paused && !stop.load(Ordering::Acquire) {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         state.parked -= 1;
         self.changed.notify_all();
@@ -137,12 +134,19 @@ mod tests {
         assert!(gate.is_paused());
         let frozen = count.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(count.load(Ordering::Relaxed), frozen, "a thread ran while paused");
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            frozen,
+            "a thread ran while paused"
+        );
         gate.release();
         assert!(!gate.is_paused());
         let t0 = Instant::now();
         while count.load(Ordering::Relaxed) == frozen {
-            assert!(t0.elapsed() < Duration::from_secs(10), "threads did not resume");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "threads did not resume"
+            );
             std::thread::yield_now();
         }
         // Stopping while paused releases the parked threads.

@@ -20,9 +20,9 @@ pub mod pci;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::acpi_tables;
-#[cfg(target_arch = "x86_64")]
 use x86_64 as platform;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{acpi_tables, acpi_tables_for};
 
 /// Everything that can go wrong while building a VM.
 #[derive(Debug, thiserror::Error)]

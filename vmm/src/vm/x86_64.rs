@@ -117,8 +117,7 @@ pub fn create_devices(
 }
 
 // The GED model and the DSDT's `_EVT` must agree on the power-button bit.
-const _: () =
-    assert!(devices::legacy::ged::EVENT_POWER_BUTTON == acpi::ged::EVENT_POWER_BUTTON);
+const _: () = assert!(devices::legacy::ged::EVENT_POWER_BUTTON == acpi::ged::EVENT_POWER_BUTTON);
 
 /// The boot-timer port and the Generic Event Device (its event register on port I/O, its
 /// interrupt through an irqfd), which carries the power button.
@@ -264,14 +263,27 @@ pub fn load_boot_description(
 /// The ACPI tables of a VM with `config` and the PCI segment `pci` (what the guest gets, and
 /// what `--dump-acpi` writes).
 pub fn acpi_tables(config: &VmConfig, pci: &PciSegment) -> Result<acpi::AcpiTables, BuildError> {
-    let mut platform = acpi::AcpiPlatform::new(config.cpus);
+    acpi_tables_for(
+        config.cpus,
+        pci.windows.mmio64.map(|w| (w.start, w.size)),
+        &pci.intx,
+    )
+}
+
+/// The ACPI tables for `cpus` vCPUs, a 64-bit PCI window (start, size) if any, and the INTx
+/// routes of the slots in use.
+pub fn acpi_tables_for(
+    cpus: u8,
+    mmio64: Option<(u64, u64)>,
+    intx: &[super::pci::IntxRoute],
+) -> Result<acpi::AcpiTables, BuildError> {
+    let mut platform = acpi::AcpiPlatform::new(cpus);
     // ovmm's i8042 is only the reset line, not a keyboard controller: leaving it out of the
     // tables keeps Linux from probing it (and waiting for a self-test answer at boot).
     platform.i8042 = None;
     platform.pci = Some(acpi::PciRootDescription::new(
-        pci.windows.mmio64.map(|w| (GuestAddress(w.start), w.size)),
-        pci.intx
-            .iter()
+        mmio64.map(|(start, size)| (GuestAddress(start), size)),
+        intx.iter()
             .map(|r| acpi::PrtEntry {
                 slot: r.slot,
                 pin: 0,
