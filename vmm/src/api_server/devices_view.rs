@@ -63,7 +63,7 @@ pub fn device_list(pci: &PciSegment) -> DeviceList {
                 })
                 .collect();
             PciDeviceInfo {
-                guest_address: format!("0000:{address}"),
+                guest_address: address.to_string(),
                 kind,
                 host_device: pass.map(|p| p.host.clone()),
                 vendor_id: format!("{:#06x}", id & 0xffff),
