@@ -89,4 +89,8 @@ scenario_tests! {
     vfio_two_devices => "vfio-two-devices",
     vfio_twice => "vfio-twice",
     vfio_boot_time => "vfio-boot-time",
+    api_power_off => "api-power-off",
+    api_pause_resume => "api-pause-resume",
+    api_malformed => "api-malformed",
+    api_devices => "api-devices",
 }

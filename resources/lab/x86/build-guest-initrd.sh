@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the lab guest's (L2) initramfs: static busybox and guest-init as /init, the NIC drivers
-# e1000 and e1000e and the edu test driver (build-guest-modules.sh) in /lib/ovmm, and the udhcpc
+# e1000 and e1000e, the ACPI power button and evdev (for ovmm's API power-off), and the edu test driver (build-guest-modules.sh) in /lib/ovmm, and the udhcpc
 # script /bin/udhcpc-script.
 #   build-guest-initrd.sh LABDIR        (after fetch.sh)  ->  LABDIR/guest-initrd.cpio
 set -euo pipefail
@@ -10,7 +10,7 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 bash "$HERE/build-guest-modules.sh" "$LAB"
 kver=$(cat "$LAB/dist/kver")
 mkdir -p "$d"/{bin,proc,sys,dev,tmp,lib/ovmm}
-for m in e1000 e1000e; do
+for m in e1000 e1000e button evdev; do
   ko=$(modprobe -d "$LAB/dist/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}')
   [ "$(echo "$ko" | wc -l)" -eq 1 ] || { echo "guest initrd: $m.ko has dependencies now: $ko" >&2; exit 1; }
   cp "$ko" "$d/lib/ovmm/$m.ko"

@@ -18,6 +18,10 @@
 #   vfio_bind BDF...              use_driver BDF vfio-pci for each BDF
 #   add_lab_user                  make user "lab" (uid 1000) for su, and let it reach / and /dev/kvm
 #   exit_summary [FILE]           ovmm -v's per-vCPU exit lines (default $ERR), for the log
+#   api METHOD PATH [BODY]        one control-API request through `ovmm api` to $LAB_DIR/api.sock
+#                                 (start ovmm with --api-socket "$LAB_DIR/api.sock"); sets API_RC
+#                                 (0 for a 2xx answer) and API_OUT (the file with the JSON answer)
+#   json_field KEY [FILE]         the first value of "KEY" in a JSON answer (default $API_OUT)
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
 GUEST_KERNEL=/lab/guest/vmlinuz
@@ -146,6 +150,20 @@ wait_ovmm() {
   exec 3>&-
   note "run $RUN_NO: exit status $RC after $SECS s"
   OVMM_PID=
+}
+
+# ---- control API ---------------------------------------------------------------------------------
+
+api() {
+  API_NO=$((${API_NO:-0} + 1))
+  API_OUT=$LAB_DIR/api-$API_NO.json
+  "$LAB_VMM" api "$LAB_DIR/api.sock" "$@" > "$API_OUT" 2>&1
+  API_RC=$?
+  note "api $1 $2: rc=$API_RC $(head -c 400 "$API_OUT" | tr '\n' ' ')"
+}
+
+json_field() {
+  grep -o "\"$1\":[^,}]*" "${2:-$API_OUT}" | head -1 | cut -d: -f2- | tr -d '"'
 }
 
 # ---- checks -------------------------------------------------------------------------------------
