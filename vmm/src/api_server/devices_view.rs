@@ -19,20 +19,22 @@ pub fn device_list(pci: &PciSegment) -> DeviceList {
         .devices()
         .into_iter()
         .map(|(address, shared)| {
-            let dev = lock_device(&shared);
             let pass = pci.passthrough().iter().find(|p| p.address == address);
+            // A passed-through device's model is the same mutex as `shared`: read its
+            // interrupt mode before locking it as a `dyn PciDevice`.
+            let vfio_irq = pass.map(|p| {
+                irq_mode(
+                    p.device
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .irq_mode(),
+                )
+            });
+            let dev = lock_device(&shared);
             let id = dev.config_read(0);
             let class = dev.config_read(8) >> 8;
-            let (kind, mode, vectors) = match pass {
-                Some(p) => {
-                    let (mode, vectors) = irq_mode(
-                        p.device
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .irq_mode(),
-                    );
-                    ("passthrough".to_string(), mode.to_string(), vectors)
-                }
+            let (kind, mode, vectors) = match vfio_irq {
+                Some((mode, vectors)) => ("passthrough".to_string(), mode.to_string(), vectors),
                 None if class >> 8 == 0x0600 => (
                     "host-bridge".to_string(),
                     interrupt_mode_from_config(&*dev).to_string(),
