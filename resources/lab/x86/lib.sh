@@ -159,7 +159,7 @@ api() {
   API_OUT=$LAB_DIR/api-$API_NO.json
   "$LAB_VMM" api "$LAB_DIR/api.sock" "$@" > "$API_OUT" 2>&1
   API_RC=$?
-  note "api $1 $2: rc=$API_RC $(head -c 400 "$API_OUT" | tr '\n' ' ')"
+  note "api $1 $2: rc=$API_RC $(head -c 1500 "$API_OUT" | tr '\n' ' ')"
 }
 
 json_field() {
