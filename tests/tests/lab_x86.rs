@@ -98,4 +98,8 @@ scenario_tests! {
     vfio_multifunction => "vfio-multifunction",
     vfio_reset_flr => "vfio-reset-flr",
     vfio_large_bar_boot_time => "vfio-large-bar-boot-time",
+    api_power_off => "api-power-off",
+    api_pause_resume => "api-pause-resume",
+    api_malformed => "api-malformed",
+    api_devices => "api-devices",
 }

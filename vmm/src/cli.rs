@@ -15,6 +15,7 @@ use crate::config::VmRequest;
 #[command(name = "ovmm", version)]
 #[command(after_help = EXIT_STATUS_HELP)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(args_override_self = true)]
 pub struct Cli {
     /// A subcommand; without one, ovmm runs a VM from the options below.
     #[command(subcommand)]
@@ -36,6 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::host::HostCommand,
     },
+    /// Send one request to a running ovmm's control API (--api-socket) and print the answer.
+    Api(crate::api_client::ApiArgs),
 }
 
 /// Options of the bare `ovmm` form, which boots a VM.
@@ -86,6 +89,17 @@ pub struct RunArgs {
     /// Add an ACPI table (a compiled .aml, e.g. an SSDT) to the guest's XSDT. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub acpi_table: Vec<PathBuf>,
+    /// Serve the control API (HTTP/1.1, JSON) on this Unix socket while the VM runs.
+    #[arg(long, value_name = "PATH")]
+    pub api_socket: Option<PathBuf>,
+    /// Read options from a TOML file (keys are the long option names); the command line
+    /// overrides it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// x86: write every generated ACPI table to DIR (dsdt.dat, apic.dat, ... as `acpidump -b`
+    /// names them) and exit without booting.
+    #[arg(long, value_name = "DIR")]
+    pub dump_acpi: Option<PathBuf>,
 }
 
 const EXIT_STATUS_HELP: &str = "\

@@ -12,9 +12,17 @@
 //! - [`vcpu`]: vCPU threads, the KVM_RUN loop and exit dispatch.
 //! - [`runner`]: the lifecycle and the main event loop.
 //! - [`signals`], [`terminal`]: stop signals and the controlling terminal.
+//! - [`api_server`]: answers control API requests against the running VM; [`api_client`]
+//!   is `ovmm api`, a client for it.
+//! - [`config_file`]: `--config FILE.toml`, turned into command-line options.
+//! - [`dump_acpi`]: `--dump-acpi DIR`.
 
+pub mod api_client;
+pub mod api_server;
 pub mod cli;
 pub mod config;
+pub mod config_file;
+pub mod dump_acpi;
 pub mod host;
 pub mod interrupt;
 pub mod memory;

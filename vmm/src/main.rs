@@ -1,12 +1,14 @@
-//! The `ovmm` command: parses the command line, runs the VM, and turns how it ended into one
-//! clear message and a documented exit status (see `ovmm --help` and the README).
+//! The `ovmm` command: parses the command line (and its `--config` file), runs the VM, and
+//! turns how it ended into one clear message and a documented exit status (see `ovmm --help`
+//! and the README).
 
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use vmm::cli::{Cli, Command};
 use vmm::config::VmConfig;
-use vmm::runner::{self, Outcome, RunError};
+use vmm::runner::{self, Outcome, RunError, RunOptions};
 
 /// Exit status for usage and configuration errors.
 const EXIT_USAGE: u8 = 2;
@@ -14,10 +16,29 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let started = Instant::now();
+    let cmd = Cli::command();
+    let args = match vmm::config_file::expand(&cmd, std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ovmm: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let matches = cmd.clone().get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose);
-    if let Some(Command::Host { cmd }) = &cli.command {
-        return ExitCode::from(vmm::host::run(cmd).clamp(0, 255) as u8);
+    match &cli.command {
+        Some(Command::Host { cmd }) => {
+            return ExitCode::from(vmm::host::run(cmd).clamp(0, 255) as u8)
+        }
+        Some(Command::Api(args)) => {
+            return ExitCode::from(vmm::api_client::run(args).clamp(0, 255) as u8)
+        }
+        None => {}
     }
     let config = match VmConfig::validate(&cli.run.to_request()) {
         Ok(c) => c,
@@ -26,7 +47,15 @@ fn main() -> ExitCode {
     if let Some(path) = &config.dump_dtb {
         return dump_dtb(&config, path);
     }
-    match runner::run(&config) {
+    if let Some(dir) = &cli.run.dump_acpi {
+        return dump_acpi(&config, dir);
+    }
+    let opts = RunOptions {
+        api_socket: cli.run.api_socket.clone(),
+        started,
+        options: vmm::config_file::options_view(&cmd, &matches),
+    };
+    match runner::run_with(&config, &opts) {
         Ok(outcome) => {
             vmm::terminal::restore();
             report(&outcome, &config);
@@ -37,6 +66,7 @@ fn main() -> ExitCode {
             let code = match &e {
                 RunError::Build(b) if b.is_bad_input() => EXIT_USAGE,
                 RunError::Managed(_) => EXIT_USAGE,
+                RunError::Api(a) if a.is_bad_input() => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             };
             fail(code, &e)
@@ -76,6 +106,25 @@ fn dump_dtb(config: &VmConfig, path: &std::path::Path) -> ExitCode {
                 path.display()
             );
             ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `--dump-acpi DIR`: builds the ACPI tables without running the VM and writes them.
+fn dump_acpi(config: &VmConfig, dir: &std::path::Path) -> ExitCode {
+    match vmm::dump_acpi::dump(config, dir) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = match &e {
+                vmm::dump_acpi::DumpError::Build(b) if !b.is_bad_input() => EXIT_FAILURE,
+                _ => EXIT_USAGE,
+            };
+            fail(code, &e)
         }
     }
 }

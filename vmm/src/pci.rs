@@ -398,6 +398,16 @@ impl BarMapper {
         }
     }
 
+    /// Where BAR `bar` of the device at `address` decodes now and how many of its bytes are
+    /// mapped straight into the guest: `None` while the guest has not enabled it (or the
+    /// device has no such BAR).
+    pub fn bar_state(&self, address: PciAddress, bar: u8) -> Option<(u64, u64)> {
+        let state = lock(&self.state);
+        let b = state.devices.get(&address)?.bars.get(&bar)?;
+        let (at, _) = b.live.as_ref()?;
+        Some((*at, b.mmaps.iter().map(|m| m.size).sum()))
+    }
+
     /// Removes every BAR slot from KVM, unmaps the BARs from this process and lets go of the
     /// devices, so that closing a device really releases it (a live mmap keeps the device
     /// file, and with it the VFIO group, busy).

@@ -1,15 +1,21 @@
 //! The VM lifecycle: build, run, wait for the ending, restart on reboot, report how it ended.
 //!
 //! The main thread owns one event loop per boot (event-manager). It watches the guest's
-//! lifecycle requests, vCPU failures, the stop signals, the `--timeout` timer and, with a
-//! serial console on stdio, ovmm's stdin, which it forwards to the guest's UART at the pace
-//! the UART's receive FIFO drains. State that must outlive a reboot (the terminal mode, the
-//! signalfd, the deadline, the console file) lives here, outside the VM.
+//! lifecycle requests, vCPU failures, the stop signals, the `--timeout` timer, the control
+//! API's requests (`--api-socket`, answered by [`crate::api_server`]) and, with a serial
+//! console on stdio, ovmm's stdin, which it forwards to the guest's UART at the pace the
+//! UART's receive FIFO drains. State that must outlive a reboot (the terminal mode, the
+//! signalfd, the deadline, the console file, the API socket) lives here, outside the VM.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use api::ApiRequests;
+use vmm_sys_util::eventfd::EventFd;
 
 use devices::legacy::SerialDevice;
 use devices::lifecycle::{GuestRequest, GuestRequests};
@@ -65,6 +71,9 @@ pub enum RunError {
     /// `managed=on` devices could not be bound to vfio-pci (bad input: exit status 2).
     #[error("cannot bind the managed=on devices to vfio-pci: {0}")]
     Managed(#[source] crate::host::HostError),
+    /// The API socket cannot be served (bad input unless the host failed).
+    #[error(transparent)]
+    Api(#[from] api::ServerError),
     /// The host refused something the run loop needs.
     #[error("{what}: {source}")]
     Host {
@@ -87,12 +96,45 @@ fn host_errno(what: &'static str) -> impl Fn(vmm_sys_util::errno::Error) -> RunE
     }
 }
 
+/// What a run needs besides the VM's configuration.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Serve the control API on this Unix socket.
+    pub api_socket: Option<PathBuf>,
+    /// When ovmm started: the first boot's boot timer and uptime count from here.
+    pub started: Instant,
+    /// The options ovmm was started with, by long name (for `GET /vm`).
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            api_socket: None,
+            started: Instant::now(),
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+/// Runs the VM described by `config` until it ends (no API; see [`run_with`]).
+pub fn run(config: &VmConfig) -> Result<Outcome, RunError> {
+    run_with(config, &RunOptions::default())
+}
+
 /// Runs the VM described by `config` until it ends. `managed=on` devices are bound to
 /// vfio-pci first and given back afterwards, however the run ends (an error, a signal, the
-/// guest); after a `kill -9`, `ovmm host restore` gives them back from the journal.
-pub fn run(config: &VmConfig) -> Result<Outcome, RunError> {
+/// guest); after a `kill -9`, `ovmm host restore` gives them back from the journal. The API
+/// socket, when asked for, exists from before the first boot until ovmm returns.
+pub fn run_with(config: &VmConfig, opts: &RunOptions) -> Result<Outcome, RunError> {
+    // Before any thread exists (the API's included), so every thread inherits the blocked mask.
+    let signals = Arc::new(StopSignals::new().map_err(host("cannot set up signal handling"))?);
+    let api = match &opts.api_socket {
+        Some(path) => Some(api::ApiServer::start(path)?),
+        None => None,
+    };
     let managed = bind_managed(config)?;
-    let result = run_bound(config);
+    let result = run_bound(config, opts, signals, api.as_ref().map(|(_, r)| r));
     if let Some(m) = managed {
         match m.release() {
             Ok(out) => {
@@ -105,6 +147,7 @@ pub fn run(config: &VmConfig) -> Result<Outcome, RunError> {
             ),
         }
     }
+    drop(api);
     result
 }
 
@@ -125,14 +168,18 @@ fn bind_managed(config: &VmConfig) -> Result<Option<crate::host::ManagedBinding>
     Ok(Some(binding))
 }
 
-fn run_bound(config: &VmConfig) -> Result<Outcome, RunError> {
-    // Before any thread exists, so every thread inherits the blocked mask.
-    let signals = Arc::new(StopSignals::new().map_err(host("cannot set up signal handling"))?);
+fn run_bound(
+    config: &VmConfig,
+    opts: &RunOptions,
+    signals: Arc<StopSignals>,
+    api: Option<&ApiRequests>,
+) -> Result<Outcome, RunError> {
     let requests = GuestRequests::new().map_err(host("cannot create an eventfd"))?;
     let failures = Arc::new(VcpuFailures::new().map_err(host("cannot create an eventfd"))?);
-    let ctx = BuildContext {
+    let mut ctx = BuildContext {
         requests: requests.clone(),
         console: console_factory(&config.serial)?,
+        started: opts.started,
     };
     let stdin_attached = config.serial == SerialConfig::Stdio;
     let _raw = stdin_attached
@@ -146,13 +193,28 @@ fn run_bound(config: &VmConfig) -> Result<Outcome, RunError> {
         boot += 1;
         log::info!("booting the guest (boot {boot})");
         let running = Vm::build(config, &ctx)?.start(failures.clone())?;
+        let served = api.map(|api| Served {
+            api,
+            facts: crate::api_server::VmFacts {
+                boot,
+                config,
+                options: &opts.options,
+            },
+        });
         let ending = wait(
-            &running, &requests, &failures, &signals, deadline, &mut input,
+            &running,
+            &requests,
+            &failures,
+            &signals,
+            deadline,
+            &mut input,
+            served.as_ref(),
         )?;
         running.stop();
         match ending {
             Ending::Guest(GuestRequest::Reset) if !config.no_reboot => {
                 log::info!("the guest rebooted; starting it again");
+                ctx.started = Instant::now();
                 continue;
             }
             Ending::Guest(GuestRequest::Reset) => return Ok(Outcome::Rebooted),
@@ -198,6 +260,12 @@ enum Ending {
 
 type Subscriber = Arc<Mutex<dyn MutEventSubscriber + Send>>;
 
+/// The API's requests and what `GET /vm` reports about this boot.
+struct Served<'a> {
+    api: &'a ApiRequests,
+    facts: crate::api_server::VmFacts<'a>,
+}
+
 fn wait(
     running: &RunningVm,
     requests: &GuestRequests,
@@ -205,6 +273,7 @@ fn wait(
     signals: &Arc<StopSignals>,
     deadline: Option<(Instant, Duration)>,
     input: &mut Option<ConsoleInput>,
+    served: Option<&Served>,
 ) -> Result<Ending, RunError> {
     let timer = match deadline {
         Some((at, total)) => {
@@ -222,6 +291,10 @@ fn wait(
         signals: signals.clone(),
         timer,
         input: input.take().map(|i| i.attach(running.serial().clone())),
+        api: served
+            .map(|s| s.api.eventfd().try_clone())
+            .transpose()
+            .map_err(host("cannot watch the API's eventfd"))?,
         ending: None,
     }));
     let mut em: EventManager<Subscriber> = EventManager::new().map_err(|e| RunError::Host {
@@ -234,6 +307,9 @@ fn wait(
         if let Some(ending) = ending {
             *input = lock(&control).input.take().map(AttachedInput::detach);
             return Ok(ending);
+        }
+        if let Some(s) = served {
+            crate::api_server::serve(s.api, running, requests, &s.facts);
         }
         em.run().map_err(|e| RunError::Host {
             what: "the event loop failed",
@@ -253,6 +329,8 @@ struct Control {
     signals: Arc<StopSignals>,
     timer: Option<(TimerFd, Duration)>,
     input: Option<AttachedInput>,
+    /// Readable when API requests are queued; the loop answers them after `run` returns.
+    api: Option<EventFd>,
     ending: Option<Ending>,
 }
 
@@ -268,6 +346,9 @@ impl MutEventSubscriber for Control {
         add(Events::new(&*self.signals, EventSet::IN));
         if let Some((t, _)) = &self.timer {
             add(Events::new(t, EventSet::IN));
+        }
+        if let Some(api) = &self.api {
+            add(Events::new(api, EventSet::IN));
         }
         if let Some(input) = &mut self.input {
             input.init(ops);
@@ -288,6 +369,8 @@ impl MutEventSubscriber for Control {
             if let Some(s) = self.signals.read() {
                 self.ending.get_or_insert(Ending::Signal(s));
             }
+        } else if let Some(api) = self.api.as_ref().filter(|a| a.as_raw_fd() == fd) {
+            let _ = api.read();
         } else if let Some((t, total)) = self.timer.as_mut().filter(|(t, _)| t.as_raw_fd() == fd) {
             let _ = t.wait();
             let total = *total;

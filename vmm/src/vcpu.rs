@@ -5,6 +5,7 @@
 //! no port lists of its own. A vCPU is stopped by [`VcpuSet::stop`], which sets a flag and
 //! kicks each thread with a real-time signal; the signal handler sets the vCPU's
 //! `immediate_exit`, so a kick that lands between the flag check and KVM_RUN is not lost.
+//! [`VcpuSet::pause`] uses the same kick to park the threads at a [`PauseGate`].
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -18,6 +19,12 @@ use devices::lifecycle::{GuestRequest, GuestRequests};
 use kvm_bindings::kvm_run;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+mod pause;
+pub use pause::PauseGate;
+
+/// How long [`VcpuSet::pause`] waits for every vCPU to park.
+pub const PAUSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The two address spaces a vCPU can touch outside guest RAM.
 #[derive(Default)]
@@ -327,13 +334,24 @@ impl VcpuFailures {
 /// Runs one vCPU until the VM stops or the vCPU fails.
 pub fn run_loop(
     id: u8,
-    mut vcpu: VcpuFd,
+    vcpu: VcpuFd,
     io: &IoBuses,
     requests: &GuestRequests,
     stop: &AtomicBool,
 ) -> Result<(), VcpuError> {
+    run_gated(id, vcpu, io, requests, stop, &PauseGate::default())
+}
+
+fn run_gated(
+    id: u8,
+    mut vcpu: VcpuFd,
+    io: &IoBuses,
+    requests: &GuestRequests,
+    stop: &AtomicBool,
+    gate: &PauseGate,
+) -> Result<(), VcpuError> {
     KVM_RUN.with(|r| r.set(vcpu.get_kvm_run() as *mut kvm_run));
-    let result = run_until_stopped(id, &mut vcpu, io, requests, stop);
+    let result = run_until_stopped(id, &mut vcpu, io, requests, stop, gate);
     KVM_RUN.with(|r| r.set(std::ptr::null_mut()));
     result
 }
@@ -344,9 +362,13 @@ fn run_until_stopped(
     io: &IoBuses,
     requests: &GuestRequests,
     stop: &AtomicBool,
+    gate: &PauseGate,
 ) -> Result<(), VcpuError> {
     let mut stats = ExitStats::default();
     let result = loop {
+        if gate.requested() {
+            gate.park(stop);
+        }
         if stop.load(Ordering::Acquire) {
             break Ok(());
         }
@@ -374,6 +396,7 @@ fn run_until_stopped(
 pub struct VcpuSet {
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    gate: Arc<PauseGate>,
 }
 
 impl VcpuSet {
@@ -389,15 +412,21 @@ impl VcpuSet {
         let mut set = VcpuSet {
             threads: Vec::with_capacity(vcpus.len()),
             stop: stop.clone(),
+            gate: Arc::new(PauseGate::default()),
         };
         for (id, vcpu) in vcpus.into_iter().enumerate() {
             let id = id as u8;
-            let (io, requests, failures, stop) =
-                (io.clone(), requests.clone(), failures.clone(), stop.clone());
+            let (io, requests, failures, stop, gate) = (
+                io.clone(),
+                requests.clone(),
+                failures.clone(),
+                stop.clone(),
+                set.gate.clone(),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
-                    if let Err(e) = run_loop(id, vcpu, &io, &requests, &stop) {
+                    if let Err(e) = run_gated(id, vcpu, &io, &requests, &stop, &gate) {
                         failures.report(e);
                     }
                 });
@@ -412,14 +441,44 @@ impl VcpuSet {
         Ok(set)
     }
 
-    /// Stops every vCPU and waits for its thread to end.
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+    /// Parks every vCPU thread outside KVM_RUN; returns once no guest code runs. Fails (and
+    /// lets the threads run on) when a thread does not park within [`PAUSE_TIMEOUT`].
+    pub fn pause(&self) -> Result<(), String> {
+        self.gate.request();
+        self.kick();
+        if self.gate.wait_parked(self.threads.len(), PAUSE_TIMEOUT) {
+            return Ok(());
+        }
+        self.gate.release();
+        Err(format!(
+            "the vCPU threads did not all stop within {} s; the VM keeps running",
+            PAUSE_TIMEOUT.as_secs()
+        ))
+    }
+
+    /// Lets parked vCPU threads run again.
+    pub fn resume(&self) {
+        self.gate.release();
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.gate.is_paused()
+    }
+
+    fn kick(&self) {
         for t in &self.threads {
             // SAFETY: pthread_kill with a thread id from a JoinHandle we still own (the thread
             // may have exited, which pthread_kill tolerates until the handle is joined).
             unsafe { libc::pthread_kill(t.as_pthread_t(), kick_signal()) };
         }
+    }
+
+    /// Stops every vCPU (parked ones too) and waits for its thread to end.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.gate.wake();
+        self.kick();
         for t in self.threads.drain(..) {
             if t.join().is_err() {
                 log::error!("a vCPU thread panicked");

@@ -27,8 +27,10 @@ use super::layout::{
 };
 
 mod dsdt;
+pub mod ged;
 pub mod pci;
 pub use dsdt::dsdt;
+pub use ged::GedDescription;
 pub use pci::{PciError, PciRootDescription, PrtEntry};
 
 /// OEM id in every table header.
@@ -91,6 +93,9 @@ pub struct AcpiPlatform {
     /// The PCI root complex: MCFG, and `PCI0` with its INTx links and `MBRS` in the DSDT.
     /// `None` describes no PCI at all.
     pub pci: Option<PciRootDescription>,
+    /// The Generic Event Device (`ACPI0013`) and the power button (`PNP0C0C`) it notifies.
+    /// `None` leaves both out.
+    pub ged: Option<GedDescription>,
 }
 
 impl AcpiPlatform {
@@ -121,6 +126,7 @@ impl AcpiPlatform {
             },
             extra_tables: Vec::new(),
             pci: None,
+            ged: None,
         }
     }
 }

@@ -154,12 +154,24 @@ pub const ACPI_S5_SLEEP_TYPE: u8 = 5;
 pub const TEST_EXIT_PORT: u16 = 0xf4;
 /// Number of ports of the test-exit device.
 pub const TEST_EXIT_PORT_LEN: u16 = 1;
+/// Boot-timer port: the guest's init writes any byte here once it reaches userspace
+/// (`printf '\001' | dd of=/dev/port bs=1 seek=245 count=1`).
+pub const BOOT_TIMER_PORT: u16 = 0xf5;
+/// Number of ports of the boot-timer device.
+pub const BOOT_TIMER_PORT_LEN: u16 = 1;
+/// The ACPI Generic Event Device's 32-bit event register (the DSDT's `_EVT` reads it).
+pub const GED_PORT: u16 = 0x610;
+/// Number of ports of the GED event register.
+pub const GED_PORT_LEN: u16 = 4;
 /// PCI configuration mechanism #1 (0xCF8 address, 0xCFC data).
 pub const PCI_CONFIG_IO_PORT: u16 = 0xcf8;
 /// Number of ports of PCI configuration mechanism #1.
 pub const PCI_CONFIG_IO_PORT_LEN: u16 = 8;
-/// IRQ reserved for an ACPI SCI or generic event device (not wired yet).
+/// IRQ of the ACPI Generic Event Device (hardware-reduced ACPI has no SCI; this is the IRQ
+/// an SCI would have had).
 pub const SCI_IRQ: u32 = 9;
+/// The Generic Event Device's interrupt (edge-triggered, active high).
+pub const GED_IRQ: u32 = SCI_IRQ;
 /// The PIT's ISA IRQ 0 arrives on IOAPIC pin 2 in KVM (MADT interrupt source override).
 pub const PIT_GSI: u32 = 2;
 /// Number of pins of KVM's in-kernel IOAPIC: GSIs 0..24.
@@ -310,6 +322,8 @@ mod tests {
             ("RTC", RTC_PORT, RTC_PORT_LEN),
             ("ACPI PM", ACPI_PM_BASE, ACPI_PM_LEN),
             ("test exit", TEST_EXIT_PORT, TEST_EXIT_PORT_LEN),
+            ("boot timer", BOOT_TIMER_PORT, BOOT_TIMER_PORT_LEN),
+            ("GED", GED_PORT, GED_PORT_LEN),
             ("PCI config", PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_PORT_LEN),
         ];
         for (i, a) in ports.iter().enumerate() {

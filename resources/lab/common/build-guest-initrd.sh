@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the lab guest's (L2) initramfs: static busybox and guest-init as /init, the NIC drivers
-# of GUEST_NIC_MODULES (arch.env) and the edu test driver (build-guest-modules.sh) in /lib/ovmm,
+# of GUEST_NIC_MODULES and GUEST_EXTRA_MODULES (arch.env: the power button's input path for
+# ovmm's API power-off) and the edu test driver (build-guest-modules.sh) in /lib/ovmm,
 # the udhcpc script /bin/udhcpc-script, and the architecture's arch.env as /etc/lab-arch.env.
 #   LAB_ARCH_DIR=resources/lab/ARCH build-guest-initrd.sh LABDIR   (after fetch.sh)
 #     ->  LABDIR/guest-initrd.cpio
@@ -13,7 +14,7 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 bash "$HERE/build-guest-modules.sh" "$LAB"
 kver=$(cat "$LAB/dist/kver")
 mkdir -p "$d"/{bin,proc,sys,dev,tmp,etc,lib/ovmm}
-for m in $GUEST_NIC_MODULES; do
+for m in $GUEST_NIC_MODULES $GUEST_EXTRA_MODULES; do
   ko=$(modprobe -d "$LAB/dist/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}')
   [ "$(echo "$ko" | wc -l)" -eq 1 ] || { echo "guest initrd: $m.ko has dependencies now: $ko" >&2; exit 1; }
   cp "$ko" "$d/lib/ovmm/$m.ko"

@@ -23,6 +23,10 @@
 #   make_option_rom FILE KIB      write a KIB KiB PCI option ROM image (0x55aa, a PCIR structure
 #                                 saying KIB KiB, last image; random bytes elsewhere) to FILE
 #   md5_of FILE                   FILE's MD5 checksum (hex only)
+#   api METHOD PATH [BODY]        one control-API request through `ovmm api` to $LAB_DIR/api.sock
+#                                 (start ovmm with --api-socket "$LAB_DIR/api.sock"); sets API_RC
+#                                 (0 for a 2xx answer) and API_OUT (the file with the JSON answer)
+#   json_field KEY [FILE]         the first value of "KEY" in a JSON answer (default $API_OUT)
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
 . /lab/arch.env   # LAB_ARCH, GUEST_CMDLINE_BASE, QEMU_BENCH, ...
@@ -150,6 +154,20 @@ wait_ovmm() {
   exec 3>&-
   note "run $RUN_NO: exit status $RC after $SECS s"
   OVMM_PID=
+}
+
+# ---- control API ---------------------------------------------------------------------------------
+
+api() {
+  API_NO=$((${API_NO:-0} + 1))
+  API_OUT=$LAB_DIR/api-$API_NO.json
+  "$LAB_VMM" api "$LAB_DIR/api.sock" "$@" > "$API_OUT" 2>&1
+  API_RC=$?
+  note "api $1 $2: rc=$API_RC $(head -c 1500 "$API_OUT" | tr '\n' ' ')"
+}
+
+json_field() {
+  grep -o "\"$1\":[^,}]*" "${2:-$API_OUT}" | head -1 | cut -d: -f2- | tr -d '"'
 }
 
 # ---- checks -------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ pub struct TimeSample {
     pub to_marker: Option<f64>,
     /// Seconds from the VMM's start to its exit.
     pub to_exit: f64,
+    /// Seconds from ovmm's start to the guest init's write to the boot-timer register, as
+    /// ovmm measured it (`boot_timer_ms=`; ovmm only).
+    pub boot_timer: Option<f64>,
     /// The VMM's exit status.
     pub rc: i32,
 }
@@ -140,6 +143,17 @@ impl BenchReport {
         Some((to_marker, to_exit, ok.len()))
     }
 
+    /// Median of ovmm's own boot-timer measurement over the successful runs of `vmm`.
+    pub fn boot_timer_median(&self, vmm: &str) -> Option<f64> {
+        median(
+            self.times
+                .iter()
+                .filter(|t| t.vmm == vmm && t.rc == 0)
+                .filter_map(|t| t.boot_timer)
+                .collect(),
+        )
+    }
+
     /// Memory use of `vmm`, if its smaps were sampled.
     pub fn memory(&self, vmm: &str) -> Option<MemoryUse> {
         self.maps.get(vmm).map(|maps| MemoryUse::from_maps(maps))
@@ -187,6 +201,13 @@ impl BenchReport {
             "start -> guest init, median",
             o.map(|m| m.0),
             q.map(|m| m.0),
+            "s",
+        );
+        row(
+            &mut s,
+            "start -> guest init, boot timer",
+            self.boot_timer_median("ovmm"),
+            None,
             "s",
         );
         row(
@@ -251,8 +272,12 @@ impl BenchReport {
                 .to_marker
                 .map(|m| format!("{m:.2}"))
                 .unwrap_or_else(|| "none".into());
+            let timer = t
+                .boot_timer
+                .map(|b| format!("  boot timer {b:.2}"))
+                .unwrap_or_default();
             s.push_str(&format!(
-                "  {:<5} #{:<2} {marker:>6} / {:.2}  rc={}\n",
+                "  {:<5} #{:<2} {marker:>6} / {:.2}  rc={}{timer}\n",
                 t.vmm, t.run, t.to_exit, t.rc
             ));
         }
@@ -264,7 +289,7 @@ impl BenchReport {
     }
 }
 
-// "vmm=ovmm run=1 start=3.12 marker=8.20 exit=8.31 rc=0"
+// "vmm=ovmm run=1 start=3.12 marker=8.20 exit=8.31 rc=0 boot_timer_ms=4980"
 fn parse_time(rest: &str) -> Option<TimeSample> {
     let num = |key: &str| field(rest, key).and_then(|v| v.parse::<f64>().ok());
     let start = num("start")?;
@@ -274,6 +299,7 @@ fn parse_time(rest: &str) -> Option<TimeSample> {
         to_marker: num("marker").map(|m| m - start),
         to_exit: num("exit")? - start,
         rc: field(rest, "rc")?.parse().ok()?,
+        boot_timer: num("boot_timer_ms").map(|ms| ms / 1000.0),
     })
 }
 
@@ -344,6 +370,27 @@ mod tests {
         let table = r.table();
         assert!(table.contains("start -> guest init, median"), "{table}");
         assert!(table.contains("0.50"), "ratio 2.5/5.0 missing:\n{table}");
+    }
+
+    #[test]
+    fn boot_timer_field() {
+        let mut r = BenchReport::default();
+        for l in [
+            "LAB-BENCH-TIME vmm=ovmm run=1 start=1.0 marker=3.5 exit=4.0 rc=0 boot_timer_ms=2400",
+            "LAB-BENCH-TIME vmm=ovmm run=2 start=1.0 marker=3.7 exit=4.0 rc=0 boot_timer_ms=2600",
+            "LAB-BENCH-TIME vmm=ovmm run=3 start=1.0 marker=none exit=4.0 rc=1 boot_timer_ms=9000",
+            "LAB-BENCH-TIME vmm=qemu run=1 start=1.0 marker=3.5 exit=4.0 rc=0 boot_timer_ms=none",
+        ] {
+            r.feed(l);
+        }
+        assert_eq!(r.times[0].boot_timer, Some(2.4));
+        assert_eq!(r.times[3].boot_timer, None);
+        assert_eq!(r.boot_timer_median("ovmm"), Some(2.5));
+        assert_eq!(r.boot_timer_median("qemu"), None);
+        let table = r.table();
+        assert!(table.contains("start -> guest init, boot timer"), "{table}");
+        assert!(table.contains("2.50 s"), "{table}");
+        assert!(table.contains("boot timer 2.40"), "{table}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use arch::aarch64::fdt::{self, intx_spi, Arm64Platform, FdtError, IntxPin};
 use arch::aarch64::layout::{self, GicRegions, GuestRange};
 use arch::aarch64::regs;
 use devices::bus::{BusDevice, SharedDevice};
-use devices::legacy::{Pl031Device, SerialDevice, TestExitDevice};
+use devices::legacy::{BootMark, BootTimerDevice, Pl031Device, SerialDevice, TestExitDevice};
 use devices::lifecycle::GuestRequests;
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS,
@@ -33,7 +33,7 @@ use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::{Boot, BuildError};
+use super::{Boot, BuildError, ControlDevices};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::pci::Window;
@@ -299,6 +299,24 @@ pub fn create_devices(
         .insert(exit, layout::TEST_EXIT_START.0, layout::TEST_EXIT_SIZE)
         .map_err(device_error("the test-exit register"))?;
     Ok(serial)
+}
+
+/// The devices the VMM itself watches: the boot-timer register at MMIO. arm64 has no power
+/// button yet, so the API's power-off is refused there.
+pub fn create_control_devices(
+    _vm: &VmFd,
+    io: &IoBuses,
+    started: std::time::Instant,
+) -> Result<ControlDevices, BuildError> {
+    let boot_mark = BootMark::new(started);
+    let timer: SharedDevice = Arc::new(Mutex::new(BootTimerDevice::new(boot_mark.clone())));
+    io.mmio
+        .insert(timer, layout::BOOT_TIMER_START.0, layout::BOOT_TIMER_SIZE)
+        .map_err(device_error("the boot-timer register"))?;
+    Ok(ControlDevices {
+        boot_mark,
+        power_button: None,
+    })
 }
 
 /// PCI I/O space as the CPU sees it on arm64: a MMIO window whose offset is the port number.

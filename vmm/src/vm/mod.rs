@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use devices::legacy::SerialDevice;
+use devices::legacy::{BootMark, SerialDevice};
 use devices::lifecycle::GuestRequests;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::GuestAddress;
@@ -31,6 +31,8 @@ use x86_64 as platform;
 mod aarch64;
 #[cfg(target_arch = "aarch64")]
 use aarch64 as platform;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{acpi_tables, acpi_tables_for};
 
 /// Everything that can go wrong while building a VM.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,23 @@ pub struct BuildContext {
     pub requests: GuestRequests,
     /// Makes the writer for the guest console (called once per build).
     pub console: Box<dyn Fn() -> std::io::Result<ConsoleOut>>,
+    /// When this boot began (ovmm's start for the first boot): the boot timer counts from it.
+    pub started: std::time::Instant,
+}
+
+/// An orderly shutdown request the guest sees, implemented by the platform (x86: an ACPI
+/// power-button event through the Generic Event Device). The guest decides what to do.
+pub trait PowerButton: Send + Sync {
+    /// Presses the button once.
+    fn press(&self) -> Result<(), String>;
+}
+
+/// What the VMM uses to observe and control a running guest besides its vCPUs.
+pub struct ControlDevices {
+    /// When the guest reached userspace (the boot-timer register).
+    pub boot_mark: BootMark,
+    /// The power button, where the platform has one.
+    pub power_button: Option<Box<dyn PowerButton>>,
 }
 
 /// A VM that is built but whose vCPUs do not run yet.
@@ -129,6 +148,7 @@ pub struct Vm {
     serial: Arc<Mutex<SerialDevice>>,
     pci: pci::PciSegment,
     device_tree: Option<Vec<u8>>,
+    control: ControlDevices,
     requests: GuestRequests,
     vm_fd: Arc<VmFd>,
     _kvm: Kvm,
@@ -159,6 +179,7 @@ impl Vm {
             reason: e.to_string(),
         })?;
         let serial = platform::create_devices(&vm_fd, &io, config, &ctx.requests, console)?;
+        let control = platform::create_control_devices(&vm_fd, &io, ctx.started)?;
         let pci = platform::create_pci(&kvm, &vm_fd, &io, &memory, config, next_slot, &irqchip)?;
         let boot = platform::load_boot_description(&memory, config, &pci, &irqchip)?;
         let vcpus = platform::create_vcpus(&kvm, &vm_fd, &memory, config.cpus, &boot, irqchip)?;
@@ -168,6 +189,7 @@ impl Vm {
             serial,
             pci,
             device_tree: boot.device_tree.map(|(_, blob)| blob),
+            control,
             requests: ctx.requests.clone(),
             vm_fd,
             _kvm: kvm,
@@ -208,6 +230,7 @@ pub fn device_tree_of(config: &VmConfig) -> Result<Option<Vec<u8>>, BuildError> 
     let ctx = BuildContext {
         requests,
         console: Box::new(|| Ok(Box::new(std::io::sink()) as ConsoleOut)),
+        started: std::time::Instant::now(),
     };
     let vm = Vm::build(config, &ctx)?;
     Ok(vm.device_tree().map(<[u8]>::to_vec))
@@ -229,5 +252,38 @@ impl RunningVm {
     /// Stops the vCPUs and waits for their threads.
     pub fn stop(mut self) {
         self.threads.stop();
+    }
+
+    /// Parks the vCPUs outside KVM_RUN (see [`VcpuSet::pause`]).
+    pub fn pause(&self) -> Result<(), String> {
+        self.threads.pause()
+    }
+
+    /// Lets paused vCPUs run again.
+    pub fn resume(&self) {
+        self.threads.resume()
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.threads.is_paused()
+    }
+
+    /// When this boot started and when the guest reached userspace.
+    pub fn boot_mark(&self) -> &BootMark {
+        &self.vm.control.boot_mark
+    }
+
+    /// Presses the guest's power button.
+    pub fn press_power_button(&self) -> Result<(), String> {
+        match &self.vm.control.power_button {
+            Some(button) => button.press(),
+            None => Err("this platform has no power button yet".to_string()),
+        }
+    }
+
+    /// The PCI segment.
+    pub fn pci(&self) -> &pci::PciSegment {
+        &self.vm.pci
     }
 }

@@ -14,6 +14,7 @@
 //! that gives no vITS) every device is built as with `intx=on`.
 
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use devices::pci::bar::{BarKind, ByteSize};
@@ -65,12 +66,25 @@ pub struct IntxRoute {
     pub gsi: u32,
 }
 
+/// A passed-through device on the segment, for the API's device listing.
+pub struct Passthrough {
+    /// Its guest address.
+    pub address: PciAddress,
+    /// Its host address (`0000:01:00.0`).
+    pub host: String,
+    /// Its host sysfs directory.
+    pub sysfs: PathBuf,
+    /// The device model (also on the root, as a `dyn PciDevice`).
+    pub device: Arc<Mutex<VfioPciDevice>>,
+}
+
 /// The built segment. Field order is drop order: BAR mappings, then the root and its
 /// devices, then the VFIO container (the reset handles go first, in `drop`).
 pub struct PciSegment {
     mapper: Arc<BarMapper>,
     /// The root complex.
     pub root: Arc<PciRoot>,
+    passthrough: Vec<Passthrough>,
     /// The windows the platform must describe.
     pub windows: PciWindows,
     /// INTx routes of the slots in use.
@@ -102,11 +116,17 @@ impl PciSegment {
     pub fn mapper(&self) -> &Arc<BarMapper> {
         &self.mapper
     }
+
+    /// The passed-through devices.
+    pub fn passthrough(&self) -> &[Passthrough] {
+        &self.passthrough
+    }
 }
 
 struct Built {
     label: String,
     address: PciAddress,
+    sysfs: PathBuf,
     device: VfioPciDevice,
     intx: IntxLine,
 }
@@ -172,6 +192,7 @@ pub fn create(
 
     let mut intx = Vec::new();
     let mut lines = Vec::new();
+    let mut passthrough = Vec::new();
     for b in built {
         let plan = b.device.mmap_plan().to_vec();
         let fd = b
@@ -180,10 +201,17 @@ pub fn create(
             .map(|fd| fd.try_clone_to_owned())
             .transpose()
             .map_err(|e| device_error("a VFIO device fd", e))?;
-        let shared: SharedPciDevice = Arc::new(Mutex::new(b.device));
+        let concrete = Arc::new(Mutex::new(b.device));
+        let shared: SharedPciDevice = concrete.clone();
         let address = b.address;
         root.add_device_at(address, shared.clone())
             .map_err(|e| device_error("a PCI slot", e))?;
+        passthrough.push(Passthrough {
+            address,
+            host: b.label.clone(),
+            sysfs: b.sysfs,
+            device: concrete,
+        });
         mapper
             .add_device(
                 address,
@@ -207,6 +235,7 @@ pub fn create(
     Ok(PciSegment {
         mapper,
         root,
+        passthrough,
         windows,
         intx,
         slots: slots.0,
@@ -287,6 +316,7 @@ fn build_device(
     Ok(Built {
         label,
         address,
+        sysfs: cfg.sysfs.clone(),
         device,
         intx,
     })

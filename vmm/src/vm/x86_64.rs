@@ -6,12 +6,16 @@ use std::fs::File;
 use std::sync::{Arc, Mutex};
 
 use arch::x86_64::layout::{
-    ACPI_PM_BASE, ACPI_PM_LEN, COM1_PORT, COM_PORT_LEN, I8042_DATA_PORT, RTC_PORT, RTC_PORT_LEN,
-    TEST_EXIT_PORT, TEST_EXIT_PORT_LEN,
+    ACPI_PM_BASE, ACPI_PM_LEN, BOOT_TIMER_PORT, BOOT_TIMER_PORT_LEN, COM1_PORT, COM_PORT_LEN,
+    GED_IRQ, GED_PORT, GED_PORT_LEN, I8042_DATA_PORT, RTC_PORT, RTC_PORT_LEN, TEST_EXIT_PORT,
+    TEST_EXIT_PORT_LEN,
 };
 use arch::x86_64::{acpi, boot, cpuid, layout, regs};
 use devices::bus::SharedDevice;
-use devices::legacy::{AcpiPmDevice, Cmos, I8042Device, SerialDevice, TestExitDevice};
+use devices::legacy::{
+    AcpiPmDevice, BootMark, BootTimerDevice, Cmos, GedDevice, I8042Device, SerialDevice,
+    TestExitDevice,
+};
 use devices::lifecycle::GuestRequests;
 use kvm_bindings::{kvm_pit_config, Msrs, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
@@ -21,7 +25,7 @@ use vm_memory::{Address, Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::{Boot, BuildError};
+use super::{Boot, BuildError, ControlDevices, PowerButton};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::vcpu::IoBuses;
@@ -124,6 +128,54 @@ pub fn create_devices(
     Ok(serial)
 }
 
+// The GED model and the DSDT's `_EVT` must agree on the power-button bit.
+const _: () = assert!(devices::legacy::ged::EVENT_POWER_BUTTON == acpi::ged::EVENT_POWER_BUTTON);
+
+/// The boot-timer port and the Generic Event Device (its event register on port I/O, its
+/// interrupt through an irqfd), which carries the power button.
+pub fn create_control_devices(
+    vm: &VmFd,
+    io: &IoBuses,
+    started: std::time::Instant,
+) -> Result<ControlDevices, BuildError> {
+    let boot_mark = BootMark::new(started);
+    let timer: SharedDevice = Arc::new(Mutex::new(BootTimerDevice::new(boot_mark.clone())));
+    io.pio
+        .insert(timer, BOOT_TIMER_PORT.into(), BOOT_TIMER_PORT_LEN.into())
+        .map_err(device_error("the boot-timer port"))?;
+
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
+        what: "the GED interrupt",
+        reason: e.to_string(),
+    })?;
+    vm.register_irqfd(&irq, GED_IRQ)
+        .map_err(|source| BuildError::KvmCall {
+            what: "register the GED interrupt",
+            source,
+        })?;
+    let ged = Arc::new(Mutex::new(GedDevice::new(irq)));
+    io.pio
+        .insert(ged.clone(), GED_PORT.into(), GED_PORT_LEN.into())
+        .map_err(device_error("the GED event register"))?;
+    Ok(ControlDevices {
+        boot_mark,
+        power_button: Some(Box::new(GedPowerButton(ged))),
+    })
+}
+
+/// The power button as a GED event.
+struct GedPowerButton(Arc<Mutex<GedDevice>>);
+
+impl PowerButton for GedPowerButton {
+    fn press(&self) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .notify(devices::legacy::ged::EVENT_POWER_BUTTON)
+            .map_err(|e| format!("cannot raise the GED interrupt: {e}"))
+    }
+}
+
 fn split_memory(size: u64) -> (u64, u64) {
     ram_regions(size)
         .iter()
@@ -210,24 +262,7 @@ pub fn load_boot_description(
         Some(path) => Some(load_initrd(mem, config, path, &kernel)?),
         None => None,
     };
-    let mut platform = acpi::AcpiPlatform::new(config.cpus);
-    // ovmm's i8042 is only the reset line, not a keyboard controller: leaving it out of the
-    // tables keeps Linux from probing it (and waiting for a self-test answer at boot).
-    platform.i8042 = None;
-    platform.pci = Some(acpi::PciRootDescription::new(
-        pci.windows.mmio64.map(|w| (GuestAddress(w.start), w.size)),
-        pci.intx
-            .iter()
-            .map(|r| acpi::PrtEntry {
-                slot: r.slot,
-                pin: 0,
-                gsi: r.gsi,
-            })
-            .collect(),
-    ));
-    platform.extra_tables = config.acpi_tables.iter().map(|t| t.bytes.clone()).collect();
-    let tables = acpi::build_tables(&platform, layout::ACPI_START)
-        .map_err(|e| BuildError::Platform(e.to_string()))?;
+    let tables = acpi_tables(config, pci)?;
     let rsdp = acpi::write_tables(mem, &tables).map_err(|e| BuildError::Platform(e.to_string()))?;
     for t in &config.acpi_tables {
         log::info!(
@@ -250,6 +285,48 @@ pub fn load_boot_description(
         entry: kernel.entry,
         device_tree: None,
     })
+}
+
+/// The ACPI tables of a VM with `config` and the PCI segment `pci` (what the guest gets, and
+/// what `--dump-acpi` writes).
+pub fn acpi_tables(config: &VmConfig, pci: &PciSegment) -> Result<acpi::AcpiTables, BuildError> {
+    acpi_tables_for(
+        config.cpus,
+        pci.windows.mmio64.map(|w| (w.start, w.size)),
+        &pci.intx,
+        config.acpi_tables.iter().map(|t| t.bytes.clone()).collect(),
+    )
+}
+
+/// The ACPI tables for `cpus` vCPUs, a 64-bit PCI window (start, size) if any, and the INTx
+/// routes of the slots in use, and the user's extra tables (`--acpi-table`).
+pub fn acpi_tables_for(
+    cpus: u8,
+    mmio64: Option<(u64, u64)>,
+    intx: &[super::pci::IntxRoute],
+    extra_tables: Vec<Vec<u8>>,
+) -> Result<acpi::AcpiTables, BuildError> {
+    let mut platform = acpi::AcpiPlatform::new(cpus);
+    // ovmm's i8042 is only the reset line, not a keyboard controller: leaving it out of the
+    // tables keeps Linux from probing it (and waiting for a self-test answer at boot).
+    platform.i8042 = None;
+    platform.pci = Some(acpi::PciRootDescription::new(
+        mmio64.map(|(start, size)| (GuestAddress(start), size)),
+        intx.iter()
+            .map(|r| acpi::PrtEntry {
+                slot: r.slot,
+                pin: 0,
+                gsi: r.gsi,
+            })
+            .collect(),
+    ));
+    platform.ged = Some(acpi::GedDescription {
+        port: GED_PORT,
+        irq: GED_IRQ,
+    });
+    platform.extra_tables = extra_tables;
+    acpi::build_tables(&platform, layout::ACPI_START)
+        .map_err(|e| BuildError::Platform(e.to_string()))
 }
 
 type SetupHeader = linux_loader::loader::bootparam::setup_header;

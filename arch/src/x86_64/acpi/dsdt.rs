@@ -1,6 +1,7 @@
 //! The DSDT: the `_S5_` soft-off package and, under `\_SB_`, the ISA devices Linux's PNP layer
 //! should find (COM1, the CMOS RTC, the i8042 keyboard controller), each with `_HID`, `_UID`
-//! and a `_CRS` of its I/O ports and IRQ, then, with PCI, the devices [`super::pci`] builds.
+//! and a `_CRS` of its I/O ports and IRQ, then, with PCI, the devices [`super::pci`] builds,
+//! and the Generic Event Device and power button of [`super::ged`].
 
 use acpi_tables::aml::{
     Device, EISAName, Interrupt, Name, Package, Path, ResourceTemplate, Scope, IO, ZERO,
@@ -33,6 +34,9 @@ pub fn dsdt(p: &AcpiPlatform) -> Vec<u8> {
     }
     if let Some(pci) = &p.pci {
         super::pci::devices(pci, &mut devices);
+    }
+    if let Some(ged) = &p.ged {
+        super::ged::devices(ged, &mut devices);
     }
     aml.extend(Scope::raw(Path::new("\\_SB_"), devices));
 
