@@ -4,7 +4,7 @@
 # strip). Idempotent: installs only what is missing and says what it does. Run as root (or
 # through sudo) on Debian/Ubuntu.
 set -euo pipefail
-PKGS=(qemu-system-x86 cpio kmod busybox-static acpica-tools binutils gcc make)
+PKGS=(qemu-system-x86 cpio kmod busybox-static acpica-tools binutils gcc make e2fsprogs gzip)
 missing=()
 for p in "${PKGS[@]}"; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

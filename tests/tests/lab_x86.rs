@@ -89,4 +89,9 @@ scenario_tests! {
     vfio_two_devices => "vfio-two-devices",
     vfio_twice => "vfio-twice",
     vfio_boot_time => "vfio-boot-time",
+    virtio_errors => "virtio-errors",
+    virtio_blk_root => "virtio-blk-root",
+    virtio_blk_readonly => "virtio-blk-readonly",
+    virtio_net_tap => "virtio-net-tap",
+    virtio_disk_vfio => "virtio-disk-vfio",
 }

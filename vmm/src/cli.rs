@@ -70,6 +70,14 @@ pub struct RunArgs {
     /// vfio-pci for the run and gives it back after. Repeat for more devices.
     #[arg(long, value_name = "DEVICE[,OPT=VAL...]")]
     pub vfio: Vec<String>,
+    /// A virtio-blk disk on a raw image file; readonly=on refuses writes, id=NAME sets the
+    /// serial the guest sees (default: the file name). Repeat for more disks.
+    #[arg(long, value_name = "PATH[,readonly=on][,id=NAME]")]
+    pub disk: Vec<String>,
+    /// A virtio-net NIC on an existing TAP device; mac=MAC sets its address (default: derived
+    /// from the TAP's name). Repeat for more NICs.
+    #[arg(long, value_name = "tap=IFNAME[,mac=MAC]")]
+    pub net: Vec<String>,
 }
 
 const EXIT_STATUS_HELP: &str = "\
@@ -94,6 +102,8 @@ impl RunArgs {
             no_reboot: self.no_reboot,
             timeout: self.timeout,
             vfio: self.vfio.clone(),
+            disks: self.disk.clone(),
+            nets: self.net.clone(),
         }
     }
 }

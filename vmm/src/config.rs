@@ -72,6 +72,22 @@ pub enum ConfigError {
     /// The same host device named twice.
     #[error("--vfio {0} is given twice")]
     DuplicateVfio(String),
+    /// A `--disk` value that does not parse, or an image that cannot be used as asked.
+    #[error("invalid --disk '{value}': {reason}")]
+    BadDisk {
+        /// The whole value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `--net` value that does not parse.
+    #[error("invalid --net '{value}': {reason}")]
+    BadNet {
+        /// The whole value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Where the guest's serial console goes.
@@ -197,7 +213,7 @@ fn parse_id(key: &str, val: &str, max: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("{key}={val}: use a hex number up to {max:#x}"))
 }
 
-fn parse_switch(v: &str) -> Option<bool> {
+pub(crate) fn parse_switch(v: &str) -> Option<bool> {
     match v {
         "on" | "true" | "yes" | "1" => Some(true),
         "off" | "false" | "no" | "0" => Some(false),
@@ -226,6 +242,8 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Host devices to pass through.
     pub vfio: Vec<VfioConfig>,
+    /// `--disk` and `--net` devices.
+    pub virtio: crate::virtio::config::VirtioConfig,
 }
 
 /// The user's request before validation (what the CLI or a config file produce).
@@ -249,6 +267,10 @@ pub struct VmRequest {
     pub timeout: Option<u64>,
     /// `--vfio`, unparsed, in order
     pub vfio: Vec<String>,
+    /// `--disk`, unparsed, in order
+    pub disks: Vec<String>,
+    /// `--net`, unparsed, in order
+    pub nets: Vec<String>,
 }
 
 impl VmConfig {
@@ -287,6 +309,7 @@ impl VmConfig {
             }
             vfio.push(cfg);
         }
+        let virtio = crate::virtio::config::VirtioConfig::validate(&req.disks, &req.nets)?;
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -300,6 +323,7 @@ impl VmConfig {
             no_reboot: req.no_reboot,
             timeout: req.timeout.map(Duration::from_secs),
             vfio,
+            virtio,
         })
     }
 }

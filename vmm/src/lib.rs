@@ -12,6 +12,7 @@
 //! - [`vcpu`]: vCPU threads, the KVM_RUN loop and exit dispatch.
 //! - [`runner`]: the lifecycle and the main event loop.
 //! - [`signals`], [`terminal`]: stop signals and the controlling terminal.
+//! - [`virtio`]: `--disk` and `--net` as virtio-pci devices, and their event-loop side.
 
 pub mod cli;
 pub mod config;
@@ -24,4 +25,5 @@ pub mod signals;
 pub mod terminal;
 pub mod vcpu;
 pub mod vfio;
+pub mod virtio;
 pub mod vm;

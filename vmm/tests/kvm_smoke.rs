@@ -163,6 +163,7 @@ fn config(kernel: PathBuf, console: PathBuf, cpus: u8) -> VmConfig {
         no_reboot: true,
         timeout: Some(Duration::from_secs(600)),
         vfio: Vec::new(),
+        virtio: Default::default(),
     }
 }
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Build the lab guest's (L2) initramfs: static busybox and guest-init as /init, the NIC drivers
 # e1000 and e1000e and the edu test driver (build-guest-modules.sh) in /lib/ovmm, and the udhcpc
-# script /bin/udhcpc-script.
-#   build-guest-initrd.sh LABDIR        (after fetch.sh)  ->  LABDIR/guest-initrd.cpio
+# script /bin/udhcpc-script. Then build-guest-virtio.sh makes the virtio variant and root disk.
+#   build-guest-initrd.sh LABDIR        (after fetch.sh)  ->  LABDIR/guest-initrd.cpio,
+#                                       LABDIR/guest-initrd-virtio.cpio, LABDIR/guest-disk.ext4.gz
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAB=$1
@@ -24,3 +25,4 @@ chmod 755 "$d/init"
 (cd "$d" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible) > "$LAB/guest-initrd.cpio.$$"
 mv "$LAB/guest-initrd.cpio.$$" "$LAB/guest-initrd.cpio"
 echo "guest initrd: $LAB/guest-initrd.cpio ($(stat -c %s "$LAB/guest-initrd.cpio") bytes)"
+bash "$HERE/build-guest-virtio.sh" "$LAB" "$d"

@@ -5,7 +5,7 @@
 # OVMM_BIN ("" for none) becomes /bin/ovmm; QEMU_PAYLOAD_CPIO (qemu-payload.sh) is appended as is.
 # Contents: busybox, l1-init as /init, the modules of l1-modules.txt with their dependencies,
 # /lab/{lib.sh,bench.sh,demo.sh,plan,l1-modules.txt}, /lab/scenarios/*.sh,
-# /lab/guest/{vmlinuz,initrd.cpio}, /bin/ovmm-qemu.
+# /lab/guest/{vmlinuz,initrd.cpio,initrd-virtio.cpio,disk.ext4.gz}, /bin/ovmm-qemu.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SCEN=$HERE/../scenarios/x86
@@ -23,6 +23,8 @@ install -m 644 "$PLAN" "$d/lab/plan"
 install -m 644 "$SCEN"/*.sh "$d/lab/scenarios/"
 cp "$LAB/dist/vmlinuz" "$d/lab/guest/vmlinuz"
 cp "$LAB/guest-initrd.cpio" "$d/lab/guest/initrd.cpio"
+cp "$LAB/guest-initrd-virtio.cpio" "$d/lab/guest/initrd-virtio.cpio"
+cp "$LAB/guest-disk.ext4.gz" "$d/lab/guest/disk.ext4.gz"
 if [ -n "$OVMM" ]; then install -m 755 "$OVMM" "$d/bin/ovmm"; fi
 # modules and everything they depend on, as modprobe resolves it from the depmod'ed tree
 for m in $(grep -v '^#' "$HERE/l1-modules.txt"); do

@@ -64,6 +64,8 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("ldd", "libc-bin"),
     ("gcc", "gcc"),
     ("make", "make"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("gzip", "gzip"),
 ];
 
 /// Fails with one message naming every missing host tool and how to install it.

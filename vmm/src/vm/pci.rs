@@ -64,6 +64,8 @@ pub struct PciSegment {
     pub windows: PciWindows,
     /// INTx routes of the slots in use.
     pub intx: Vec<IntxRoute>,
+    /// The `--disk` and `--net` devices.
+    pub virtio: crate::virtio::VirtioDevices,
     _intx_lines: Vec<IntxLine>,
     _container: Option<Arc<VfioContainer>>,
 }
@@ -121,6 +123,12 @@ pub fn create(
         mmio64: mmio64_window(&built, platform)?,
     };
     place_bars(&mut built, &windows)?;
+    let mut virtio_mmio32 = crate::virtio::allocator_after(
+        windows.mmio32,
+        built
+            .iter()
+            .flat_map(|b| b.device.bars().iter().map(|bar| (bar.address, bar.size))),
+    );
 
     let mapper = Arc::new(BarMapper::new(vm.clone(), io.clone(), windows, first_slot));
     let root = Arc::new(PciRoot::new(mapper.clone() as Arc<dyn PciEffectHandler>));
@@ -172,11 +180,22 @@ pub fn create(
         });
         log::info!("{} is {address} in the guest (INTA on GSI {gsi})", b.label);
     }
+    let virtio_pci = crate::virtio::PciContext {
+        vm,
+        router: &router,
+        root: &root,
+        mapper: &mapper,
+        mmio32: &mut virtio_mmio32,
+        intx_gsi: platform.intx_gsi,
+    };
+    let (virtio, virtio_intx) = crate::virtio::add_devices(virtio_pci, mem, config)?;
+    intx.extend(virtio_intx);
     Ok(PciSegment {
         mapper,
         root,
         windows,
         intx,
+        virtio,
         _intx_lines: lines,
         _container: container,
     })
