@@ -41,7 +41,9 @@ pub fn drain(
             break;
         }
     }
-    notify_if_needed(mem, queue, index, interrupt)?;
+    if used > 0 {
+        notify_if_needed(mem, queue, index, interrupt)?;
+    }
     Ok(used)
 }
 

@@ -20,6 +20,7 @@ head -c 1048576 /dev/zero > "$LAB_DIR/root-only.img"
 chmod 644 "$LAB_DIR/root-only.img"
 chmod 755 "$LAB_DIR"
 tunctl -t rootstap0 > /dev/null || fail "tunctl -t rootstap0 failed"
+chmod 666 /dev/net/tun   # as udev leaves it on a distribution (devtmpfs makes it 0600)
 next_run
 su lab -c "exec $LAB_VMM --kernel $GUEST_KERNEL --initrd $GUEST_INITRD --cmdline 'console=ttyS0 ovmm.test=poweroff' --disk $LAB_DIR/root-only.img" > "$OUT" 2> "$ERR" < /dev/null
 RC=$?
