@@ -4,7 +4,7 @@
 # LABDIR holds fetch.sh's dist/ and guest-initrd.cpio; PLAN becomes /lab/plan (what L1 runs);
 # OVMM_BIN ("" for none) becomes /bin/ovmm; QEMU_PAYLOAD_CPIO (qemu-payload.sh) is appended as is.
 # Contents: busybox, l1-init as /init, the modules of l1-modules.txt with their dependencies,
-# /lab/{lib.sh,bench.sh,demo.sh,plan,l1-modules.txt}, /lab/scenarios/*.sh,
+# /lab/{lib.sh,bench.sh,blk-bench.sh,demo.sh,plan,l1-modules.txt}, /lab/scenarios/*.sh,
 # /lab/guest/{vmlinuz,initrd.cpio,initrd-virtio.cpio,disk.ext4.gz}, /bin/ovmm-qemu.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,7 @@ ln -s busybox "$d/bin/sh"
 install -m 755 "$HERE/l1-init" "$d/init"
 install -m 755 "$HERE/ovmm-qemu" "$d/bin/ovmm-qemu"
 install -m 644 "$HERE/lib.sh" "$HERE/bench.sh" "$HERE/demo.sh" "$HERE/l1-modules.txt" "$d/lab/"
+install -m 644 "$HERE/blk-bench.sh" "$d/lab/"
 install -m 644 "$PLAN" "$d/lab/plan"
 install -m 644 "$SCEN"/*.sh "$d/lab/scenarios/"
 cp "$LAB/dist/vmlinuz" "$d/lab/guest/vmlinuz"

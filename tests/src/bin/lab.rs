@@ -4,6 +4,7 @@
 //! lab run [--qemu] [--smp N] [--verbose] [SCENARIO...]   all scenarios when none is named
 //! lab list
 //! lab bench [--runs N] [--qemu] [--smp N]
+//! lab bench-blk [--runs N] [--smp N]                    virtio-blk read throughput, ovmm vs QEMU
 //! lab demo [--qemu] [--smp N]
 //! ```
 //! `--qemu` drives QEMU microvm (ovmm-qemu) instead of ovmm inside L1, to check the lab itself.
@@ -14,7 +15,8 @@ use std::process::ExitCode;
 use ovmm_tests::lab::{self, Lab, LabError, Vmm};
 
 const USAGE: &str = "usage: lab run [--qemu] [--smp N] [--verbose] [SCENARIO...] | lab list | \
-                     lab bench [--runs N] [--qemu] [--smp N] | lab demo [--qemu] [--smp N]";
+                     lab bench [--runs N] [--qemu] [--smp N] | lab bench-blk [--runs N] [--smp N] | \
+                     lab demo [--qemu] [--smp N]";
 
 struct Options {
     lab: Lab,
@@ -83,6 +85,11 @@ fn run(command: &str, opts: Options) -> Result<ExitCode, LabError> {
         }
         "bench" => {
             let report = opts.lab.bench(opts.runs)?;
+            print!("{}", report.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench-blk" => {
+            let report = opts.lab.bench_blk(opts.runs)?;
             print!("{}", report.table());
             Ok(ExitCode::SUCCESS)
         }
