@@ -92,6 +92,7 @@ scenario_tests! {
     virtio_errors => "virtio-errors",
     virtio_blk_root => "virtio-blk-root",
     virtio_blk_readonly => "virtio-blk-readonly",
+    virtio_intx => "virtio-intx",
     virtio_net_tap => "virtio-net-tap",
     virtio_disk_vfio => "virtio-disk-vfio",
 }
