@@ -637,7 +637,7 @@ impl Drop for VirtioPciDevice {
                 self.label,
                 self.userspace_notifications
             );
-        } else {
+        } else if self.notify.is_some() {
             log::info!(
                 "{}: every queue notification went through ioeventfds",
                 self.label
