@@ -8,6 +8,8 @@
 //! event-manager subscriber per device.
 
 pub mod config;
+#[cfg(test)]
+mod tests;
 
 use std::fs::File;
 use std::io;
@@ -133,20 +135,11 @@ pub fn add_devices(
     for net in &config.virtio.nets {
         built.push((Arc::new(Mutex::new(open_net(net)?)), CLASS_ETHERNET));
     }
+    let mut ctx = ctx;
     let mut devices = VirtioDevices::default();
     let mut routes = Vec::new();
-    let PciContext {
-        vm,
-        router,
-        root,
-        mapper,
-        mmio32,
-        intx_gsi,
-    } = ctx;
     for (device, class_code) in built {
-        let (attached, route) = attach(
-            vm, router, root, mapper, mmio32, intx_gsi, mem, device, class_code,
-        )?;
+        let (attached, route) = attach(&mut ctx, mem, device, class_code)?;
         devices.attached.push(attached);
         routes.push(route);
     }
@@ -218,18 +211,13 @@ fn open_net(net: &NetConfig) -> Result<Net, VirtioError> {
     .map_err(host(label))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn attach(
-    vm: &Arc<VmFd>,
-    router: &Arc<GsiRouter>,
-    root: &PciRoot,
-    mapper: &BarMapper,
-    mmio32: &mut WindowAllocator,
-    intx_gsi: fn(u8) -> u32,
+    ctx: &mut PciContext<'_>,
     mem: &GuestMemory,
     device: SharedVirtioDevice,
     class_code: u32,
 ) -> Result<(Attached, IntxRoute), VirtioError> {
+    let (vm, router, root) = (ctx.vm, ctx.router, ctx.root);
     let (label, queues) = {
         let d = lock_device(&device);
         (d.label().to_string(), d.queue_max_sizes().len())
@@ -258,13 +246,16 @@ fn attach(
         what: label.clone(),
         reason: e.to_string(),
     })?;
-    let bar = mmio32.allocate(BAR_SIZE).ok_or_else(|| VirtioError::Host {
-        what: label.clone(),
-        reason: format!(
-            "no room left for its {} KiB BAR in the 32-bit PCI window",
-            BAR_SIZE >> 10
-        ),
-    })?;
+    let bar = ctx
+        .mmio32
+        .allocate(BAR_SIZE)
+        .ok_or_else(|| VirtioError::Host {
+            what: label.clone(),
+            reason: format!(
+                "no room left for its {} KiB BAR in the 32-bit PCI window",
+                BAR_SIZE >> 10
+            ),
+        })?;
     pci.set_bar_address(0, bar).map_err(|e| VirtioError::Host {
         what: label.clone(),
         reason: e.to_string(),
@@ -287,10 +278,10 @@ fn attach(
             size: BAR_SIZE,
         }],
     };
-    mapper
+    ctx.mapper
         .add_device(address, &label, shared, &[plan], None)
         .map_err(host(format!("the BAR of {label}")))?;
-    let gsi = intx_gsi(address.device());
+    let gsi = (ctx.intx_gsi)(address.device());
     let registered = interrupt::connect_intx(vm, &line, gsi).map_err(|e| VirtioError::Host {
         what: format!("INTx of {label}"),
         reason: e.to_string(),
