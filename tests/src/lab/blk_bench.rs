@@ -71,6 +71,25 @@ impl BlkBenchReport {
         median(v).map(|m| (m, n))
     }
 
+    /// Median over runs of ovmm's rate divided by QEMU's in the same run (the two alternate, so
+    /// this follows the machine's load better than a ratio of medians), with the pair count.
+    pub fn median_pair_ratio(&self) -> Option<(f64, usize)> {
+        let rate = |vmm: &str, run: u32| {
+            self.samples
+                .iter()
+                .find(|s| s.vmm == vmm && s.run == run)
+                .and_then(BlkSample::mib_per_sec)
+        };
+        let ratios: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|s| s.vmm == "ovmm")
+            .filter_map(|s| Some(rate("ovmm", s.run)? / rate("qemu", s.run)?))
+            .collect();
+        let n = ratios.len();
+        median(ratios).map(|m| (m, n))
+    }
+
     /// The result table.
     pub fn table(&self) -> String {
         let mut s = format!("virtio-blk benchmark in L1: {}\n", self.header);
@@ -102,6 +121,9 @@ impl BlkBenchReport {
         ));
         if let (Some((o, _)), Some((q, _))) = (o, q) {
             s.push_str(&format!(", ovmm/QEMU {:.2}", o / q));
+        }
+        if let Some((r, n)) = self.median_pair_ratio() {
+            s.push_str(&format!("; median of per-run ratios {r:.2} ({n} pairs)"));
         }
         s.push('\n');
         for p in &self.problems {
@@ -188,6 +210,9 @@ mod tests {
         let t = r.table();
         assert!(t.contains("median sequential read: ovmm 80.0 MiB/s (3 runs), QEMU 36.0 MiB/s (2 runs), ovmm/QEMU 2.22"), "{t}");
         assert!(t.contains("run 2 qemu  failed (exit status 1)"), "{t}");
+        // Pairs: run 1 64/32 = 2.0, run 3 80/40 = 2.0 (run 2 has no QEMU rate).
+        assert_eq!(r.median_pair_ratio(), Some((2.0, 2)));
+        assert!(t.contains("median of per-run ratios 2.00 (2 pairs)"), "{t}");
         assert!(t.contains("L1: qemu | something failed"), "{t}");
     }
 }
