@@ -13,9 +13,11 @@
 //! - [`pci`]: the PCI root complex (host bridge, 0xCF8 and ECAM config access), config
 //!   space with write masks, BARs, MSI and MSI-X.
 //! - [`vfio`]: a host PCI function passed through with VFIO, behind a small backend trait.
+//! - [`virtio`]: the modern virtio-pci transport, virtio-blk and virtio-net.
 
 pub mod bus;
 pub mod legacy;
 pub mod lifecycle;
 pub mod pci;
 pub mod vfio;
+pub mod virtio;

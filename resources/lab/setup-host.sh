@@ -4,7 +4,8 @@
 # strip). Idempotent: installs only what is missing and says what it does. Run as root (or
 # through sudo) on Debian/Ubuntu.
 set -euo pipefail
-PKGS=(qemu-system-x86 cpio kmod busybox-static acpica-tools binutils gcc make)
+PKGS=(qemu-system-x86 cpio kmod busybox-static acpica-tools binutils gcc make
+  e2fsprogs gzip)
 # arm64: the emulated arm64 host, the aarch64 cross toolchain (static arm64 ovmm, the guest's edu
 # driver), qemu-user-static (aarch64 unit tests), dtc (device tree checks), readelf (QEMU payload)
 PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu

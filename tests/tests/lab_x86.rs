@@ -102,4 +102,10 @@ scenario_tests! {
     api_pause_resume => "api-pause-resume",
     api_malformed => "api-malformed",
     api_devices => "api-devices",
+    virtio_errors => "virtio-errors",
+    virtio_blk_root => "virtio-blk-root",
+    virtio_blk_readonly => "virtio-blk-readonly",
+    virtio_intx => "virtio-intx",
+    virtio_net_tap => "virtio-net-tap",
+    virtio_disk_vfio => "virtio-disk-vfio",
 }

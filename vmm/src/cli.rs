@@ -100,6 +100,14 @@ pub struct RunArgs {
     /// names them) and exit without booting.
     #[arg(long, value_name = "DIR")]
     pub dump_acpi: Option<PathBuf>,
+    /// A virtio-blk disk on a raw image file; readonly=on refuses writes, id=NAME sets the
+    /// serial the guest sees (default: the file name). Repeat for more disks.
+    #[arg(long, value_name = "PATH[,readonly=on][,id=NAME]")]
+    pub disk: Vec<String>,
+    /// A virtio-net NIC on an existing TAP device; mac=MAC sets its address (default: derived
+    /// from the TAP's name). Repeat for more NICs.
+    #[arg(long, value_name = "tap=IFNAME[,mac=MAC]")]
+    pub net: Vec<String>,
 }
 
 const EXIT_STATUS_HELP: &str = "\
@@ -129,6 +137,8 @@ impl RunArgs {
             dump_dtb: self.dump_dtb.clone(),
             pci_mmio64_size: self.pci_mmio64_size.clone(),
             acpi_tables: self.acpi_table.clone(),
+            disks: self.disk.clone(),
+            nets: self.net.clone(),
         }
     }
 }

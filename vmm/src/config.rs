@@ -14,7 +14,7 @@ mod platform;
 mod vfio;
 use platform::{parse_mmio64_size, read_acpi_tables};
 pub use platform::{AcpiTableFile, MAX_ACPI_TABLE_BYTES};
-use vfio::parse_switch;
+pub(crate) use vfio::parse_switch;
 pub use vfio::{resolve as resolve_vfio, VfioConfig, MAX_ROM_FILE};
 
 /// Smallest guest memory ovmm accepts.
@@ -132,6 +132,22 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A `--disk` value that does not parse, or an image that cannot be used as asked.
+    #[error("invalid --disk '{value}': {reason}")]
+    BadDisk {
+        /// The whole value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `--net` value that does not parse.
+    #[error("invalid --net '{value}': {reason}")]
+    BadNet {
+        /// The whole value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Where the guest's serial console goes.
@@ -189,6 +205,8 @@ pub struct VmConfig {
     pub pci_mmio64_size: Option<u64>,
     /// `--acpi-table`: user ACPI tables added to the XSDT, checked.
     pub acpi_tables: Vec<AcpiTableFile>,
+    /// `--disk` and `--net` devices.
+    pub virtio: crate::virtio::config::VirtioConfig,
 }
 
 /// The user's request before validation (what the CLI or a config file produce).
@@ -220,6 +238,10 @@ pub struct VmRequest {
     pub pci_mmio64_size: Option<String>,
     /// `--acpi-table`, in order
     pub acpi_tables: Vec<PathBuf>,
+    /// `--disk`, unparsed, in order
+    pub disks: Vec<String>,
+    /// `--net`, unparsed, in order
+    pub nets: Vec<String>,
 }
 
 impl VmConfig {
@@ -264,6 +286,7 @@ impl VmConfig {
             .map(parse_mmio64_size)
             .transpose()?;
         let acpi_tables = read_acpi_tables(&req.acpi_tables)?;
+        let virtio = crate::virtio::config::VirtioConfig::validate(&req.disks, &req.nets)?;
         Ok(VmConfig {
             kernel: req.kernel.clone(),
             initrd: req.initrd.clone(),
@@ -281,6 +304,7 @@ impl VmConfig {
             dump_dtb: req.dump_dtb.clone(),
             pci_mmio64_size,
             acpi_tables,
+            virtio,
         })
     }
 }

@@ -16,6 +16,7 @@
 //!   is `ovmm api`, a client for it.
 //! - [`config_file`]: `--config FILE.toml`, turned into command-line options.
 //! - [`dump_acpi`]: `--dump-acpi DIR`.
+//! - [`virtio`]: `--disk` and `--net` as virtio-pci devices, and their event-loop side.
 
 pub mod api_client;
 pub mod api_server;
@@ -32,4 +33,5 @@ pub mod signals;
 pub mod terminal;
 pub mod vcpu;
 pub mod vfio;
+pub mod virtio;
 pub mod vm;

@@ -302,6 +302,9 @@ fn wait(
         source: std::io::Error::other(e.to_string()),
     })?;
     em.add_subscriber(control.clone());
+    for device in crate::virtio::subscribers(running.virtio()) {
+        em.add_subscriber(device);
+    }
     loop {
         let ending = lock(&control).ending.take();
         if let Some(ending) = ending {

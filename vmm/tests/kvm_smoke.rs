@@ -171,6 +171,7 @@ fn config(kernel: PathBuf, console: PathBuf, cpus: u8) -> VmConfig {
         dump_dtb: None,
         pci_mmio64_size: None,
         acpi_tables: Vec::new(),
+        virtio: Default::default(),
     }
 }
 

@@ -3,8 +3,9 @@
 # of GUEST_NIC_MODULES and GUEST_EXTRA_MODULES (arch.env: the power button's input path for
 # ovmm's API power-off) and the edu test driver (build-guest-modules.sh) in /lib/ovmm,
 # the udhcpc script /bin/udhcpc-script, and the architecture's arch.env as /etc/lab-arch.env.
+# Then build-guest-virtio.sh makes the virtio variant and the root disk.
 #   LAB_ARCH_DIR=resources/lab/ARCH build-guest-initrd.sh LABDIR   (after fetch.sh)
-#     ->  LABDIR/guest-initrd.cpio
+#     ->  LABDIR/guest-initrd.cpio, LABDIR/guest-initrd-virtio.cpio, LABDIR/guest-disk.ext4.gz
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCH_DIR=${LAB_ARCH_DIR:?LAB_ARCH_DIR must name resources/lab/x86 or resources/lab/arm64 (the lab harness sets it)}
@@ -29,3 +30,4 @@ chmod 755 "$d/init"
 (cd "$d" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible) > "$LAB/guest-initrd.cpio.$$"
 mv "$LAB/guest-initrd.cpio.$$" "$LAB/guest-initrd.cpio"
 echo "guest initrd: $LAB/guest-initrd.cpio ($(stat -c %s "$LAB/guest-initrd.cpio") bytes)"
+bash "$HERE/build-guest-virtio.sh" "$LAB" "$d"

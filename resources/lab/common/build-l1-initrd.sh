@@ -4,8 +4,9 @@
 # LABDIR holds fetch.sh's dist/ and guest-initrd.cpio; PLAN becomes /lab/plan (what L1 runs);
 # OVMM_BIN ("" for none) becomes /bin/ovmm; QEMU_PAYLOAD_CPIO (qemu-payload.sh) is appended as is.
 # Contents: busybox, l1-init as /init, the modules of ARCH/l1-modules.txt with their
-# dependencies, /lab/{lib.sh,bench.sh,demo.sh,demo-run.sh,arch.env,plan,l1-modules.txt} (ARCH's own files
-# first, then common/), /lab/scenarios/*.sh (scenarios/ARCH), /lab/guest/{vmlinuz,initrd.cpio},
+# dependencies, /lab/{lib.sh,bench.sh,blk-bench.sh,demo.sh,demo-run.sh,arch.env,plan,l1-modules.txt} (ARCH's own files
+# first, then common/), /lab/scenarios/*.sh (scenarios/ARCH), /lab/guest/{vmlinuz,initrd.cpio,
+# initrd-virtio.cpio,disk.ext4.gz},
 # /bin/ovmm-qemu (ARCH's stand-in), the ACPI tables of ARCH/acpi/*.dsl
 # compiled with iasl as /lab/guest/NAME.aml (for --acpi-table; x86 only).
 set -euo pipefail
@@ -24,7 +25,7 @@ cp "$LAB/dist/busybox" "$d/bin/busybox"
 ln -s busybox "$d/bin/sh"
 install -m 755 "$(pick l1-init)" "$d/init"
 install -m 755 "$(pick ovmm-qemu)" "$d/bin/ovmm-qemu"
-for f in lib.sh bench.sh demo.sh demo-run.sh arch.env l1-modules.txt; do
+for f in lib.sh bench.sh blk-bench.sh demo.sh demo-run.sh arch.env l1-modules.txt; do
   install -m 644 "$(pick "$f")" "$d/lab/$f"
 done
 install -m 644 "$PLAN" "$d/lab/plan"
@@ -38,6 +39,8 @@ for dsl in "$ARCH_DIR"/acpi/*.dsl; do
   [ -s "$d/lab/guest/$name.aml" ] || { echo "iasl made no $name.aml" >&2; exit 1; }
 done
 rm -f "$d/iasl.log"
+cp "$LAB/guest-initrd-virtio.cpio" "$d/lab/guest/initrd-virtio.cpio"
+cp "$LAB/guest-disk.ext4.gz" "$d/lab/guest/disk.ext4.gz"
 if [ -n "$OVMM" ]; then install -m 755 "$OVMM" "$d/bin/ovmm"; fi
 # modules and everything they depend on, as modprobe resolves it from the depmod'ed tree
 for m in $(grep -v '^#' "$ARCH_DIR/l1-modules.txt"); do

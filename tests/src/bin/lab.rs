@@ -4,6 +4,7 @@
 //! lab run [--arch A] [--qemu] [--smp N] [--verbose] [SCENARIO...]   all when none is named
 //! lab list [--arch A]
 //! lab bench [--arch A] [--runs N] [--qemu] [--smp N]
+//! lab bench-blk [--runs N] [--smp N]                  virtio-blk read throughput, ovmm vs QEMU (x86)
 //! lab demo [--arch A] [--qemu] [--smp N]
 //! ```
 //! `--arch` is `x86` (the default) or `arm64`. `--qemu` drives QEMU (ovmm-qemu: microvm on x86,
@@ -17,7 +18,7 @@ use ovmm_tests::lab::{self, Arch, Lab, LabError, Vmm};
 const USAGE: &str =
     "usage: lab run [--arch x86|arm64] [--qemu] [--smp N] [--verbose] [SCENARIO...] \
                      | lab list [--arch A] | lab bench [--arch A] [--runs N] [--qemu] [--smp N] \
-                     | lab demo [--arch A] [--qemu] [--smp N]";
+                     | lab bench-blk [--runs N] [--smp N] | lab demo [--arch A] [--qemu] [--smp N]";
 
 struct Options {
     lab: Lab,
@@ -102,6 +103,11 @@ fn run(command: &str, opts: Options) -> Result<ExitCode, LabError> {
         }
         "bench" => {
             let report = opts.lab.bench(opts.runs)?;
+            print!("{}", report.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench-blk" => {
+            let report = opts.lab.bench_blk(opts.runs)?;
             print!("{}", report.table());
             Ok(ExitCode::SUCCESS)
         }

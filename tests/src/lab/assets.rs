@@ -70,6 +70,8 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("make", "make"),
     ("flock", "util-linux"),
     ("strip", "binutils"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("gzip", "gzip"),
 ];
 
 /// Fails with one message naming every missing host tool and how to install it.

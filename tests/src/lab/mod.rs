@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod assets;
 pub mod bench;
+pub mod blk_bench;
 pub mod l1;
 pub mod report;
 pub mod scenario;

@@ -213,7 +213,7 @@ fn parse_id(key: &str, val: &str, max: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("{key}={val}: use a hex number up to {max:#x}"))
 }
 
-pub(super) fn parse_switch(v: &str) -> Option<bool> {
+pub(crate) fn parse_switch(v: &str) -> Option<bool> {
     match v {
         "on" | "true" | "yes" | "1" => Some(true),
         "off" | "false" | "no" | "0" => Some(false),

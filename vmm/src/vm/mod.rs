@@ -89,6 +89,9 @@ pub enum BuildError {
     /// A BAR does not fit its window.
     #[error(transparent)]
     Placement(#[from] crate::pci::PlacementError),
+    /// A `--disk` or `--net` device could not be set up.
+    #[error(transparent)]
+    Virtio(#[from] crate::virtio::VirtioError),
 }
 
 impl BuildError {
@@ -100,7 +103,7 @@ impl BuildError {
             BuildError::Load(_)
                 | BuildError::Placement(_)
                 | BuildError::Vfio(crate::vfio::VfioError::Preflight(_))
-        )
+        ) || matches!(self, BuildError::Virtio(e) if e.is_bad_input())
     }
 }
 
@@ -247,6 +250,11 @@ impl RunningVm {
     /// The guest's serial port, for the input pump.
     pub fn serial(&self) -> &Arc<Mutex<SerialDevice>> {
         &self.vm.serial
+    }
+
+    /// The `--disk` and `--net` devices, for the event loop.
+    pub fn virtio(&self) -> &crate::virtio::VirtioDevices {
+        &self.vm.pci.virtio
     }
 
     /// Stops the vCPUs and waits for their threads.

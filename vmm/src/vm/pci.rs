@@ -91,6 +91,8 @@ pub struct PciSegment {
     pub intx: Vec<IntxRoute>,
     /// The guest addresses in use; more devices take [`PciSlots::claim_next`].
     pub slots: PciSlots,
+    /// The `--disk` and `--net` devices.
+    pub virtio: crate::virtio::VirtioDevices,
     _intx_lines: Vec<IntxLine>,
     resets: Option<vfio::reset::Resets>,
     shared: vfio::shared_group::SharedGroupFds,
@@ -170,6 +172,12 @@ pub fn create(
         mmio64: mmio64_window(&built, platform, config.pci_mmio64_size)?,
     };
     place_bars(&mut built, &windows)?;
+    let mut virtio_mmio32 = crate::virtio::allocator_after(
+        windows.mmio32,
+        built
+            .iter()
+            .flat_map(|b| b.device.bars().iter().map(|bar| (bar.address, bar.size))),
+    );
 
     let mapper = Arc::new(BarMapper::new(vm.clone(), io.clone(), windows, first_slot));
     let root = Arc::new(PciRoot::new(mapper.clone() as Arc<dyn PciEffectHandler>));
@@ -232,13 +240,28 @@ pub fn create(
         }
         log::info!("{} is {address} in the guest (INTA on GSI {gsi})", b.label);
     }
+    let mut slots = slots.0;
+    let virtio_pci = crate::virtio::PciContext {
+        vm,
+        router: &router,
+        root: &root,
+        mapper: &mapper,
+        mmio32: &mut virtio_mmio32,
+        intx_gsi: platform.intx_gsi,
+        slots: &mut slots,
+        msi: platform.msi,
+        msi_requester_ids: platform.msi_requester_ids,
+    };
+    let (virtio, virtio_intx) = crate::virtio::add_devices(virtio_pci, mem, config)?;
+    intx.extend(virtio_intx);
     Ok(PciSegment {
         mapper,
         root,
         passthrough,
         windows,
         intx,
-        slots: slots.0,
+        slots,
+        virtio,
         _intx_lines: lines,
         resets,
         shared,
@@ -324,7 +347,7 @@ fn build_device(
 
 /// The PCI requester ID of a function: `bus << 8 | device << 3 | function`, the device ID an
 /// ITS sees (the device tree's `msi-map` maps requester IDs 1:1).
-fn requester_id(address: PciAddress) -> u16 {
+pub(crate) fn requester_id(address: PciAddress) -> u16 {
     u16::from(address.bus()) << 8 | u16::from(address.device()) << 3 | u16::from(address.function())
 }
 

@@ -24,6 +24,7 @@ fn config(memory: u64, msi: bool) -> VmConfig {
         dump_dtb: None,
         pci_mmio64_size: None,
         acpi_tables: Vec::new(),
+        virtio: Default::default(),
     }
 }
 
