@@ -47,13 +47,19 @@ fn primecell_ids_for_the_amba_bus() {
         .enumerate()
         .fold(0, |acc, (i, b)| acc | b << (8 * i));
     assert_eq!(periph, 0x0004_1061);
-    assert_eq!(read8(&mut dev, 0xff1), 0, "only a word's first byte holds a register");
+    assert_eq!(
+        read8(&mut dev, 0xff1),
+        0,
+        "only a word's first byte holds a register"
+    );
 }
 
 #[test]
 fn reset_state_is_all_inputs_low_and_quiet() {
     let (mut dev, irq) = device();
-    for reg in [0x3fc, GPIODIR, GPIOIS, GPIOIBE, GPIOIEV, GPIOIE, GPIORIS, GPIOMIS, GPIOAFSEL] {
+    for reg in [
+        0x3fc, GPIODIR, GPIOIS, GPIOIBE, GPIOIEV, GPIOIE, GPIORIS, GPIOMIS, GPIOAFSEL,
+    ] {
         assert_eq!(read32(&mut dev, reg), 0, "register {reg:#x}");
     }
     assert_eq!(pulses(&irq), 0);
@@ -64,7 +70,11 @@ fn data_register_masks_by_address() {
     let (mut dev, _) = device();
     write32(&mut dev, GPIODIR, 0x0f); // pins 0-3 outputs, 4-7 inputs
     write32(&mut dev, 0x3fc, 0xff); // every bit unmasked
-    assert_eq!(read32(&mut dev, 0x3fc), 0x0f, "inputs read their (low) level");
+    assert_eq!(
+        read32(&mut dev, 0x3fc),
+        0x0f,
+        "inputs read their (low) level"
+    );
     // Mask 0x02 (address 0x008): only pin 1 changes.
     write32(&mut dev, 0x008, 0x00);
     assert_eq!(read32(&mut dev, 0x3fc), 0x0d);
@@ -79,7 +89,11 @@ fn data_register_masks_by_address() {
     dev.set_input(6, true).unwrap();
     assert_eq!(read32(&mut dev, 0x3fc), 0x4d);
     write32(&mut dev, 0x3fc, 0x00);
-    assert_eq!(read32(&mut dev, 0x3fc), 0x40, "writes never move an input pin");
+    assert_eq!(
+        read32(&mut dev, 0x3fc),
+        0x40,
+        "writes never move an input pin"
+    );
     // Turning an input into an output shows the latch (written while it was an input).
     write32(&mut dev, 0x100, 0x40); // mask 0x40: latch pin 6 high
     dev.set_input(6, false).unwrap();
@@ -116,7 +130,11 @@ fn both_edges_interrupt_like_gpio_keys() {
     assert_eq!(pulses(&irq), 1, "the press raises the interrupt");
     assert_eq!(read32(&mut dev, GPIORIS), 0x08);
     assert_eq!(read32(&mut dev, GPIOMIS), 0x08);
-    assert_eq!(read8(&mut dev, 0x20), 0x08, "gpio-keys reads the pressed level");
+    assert_eq!(
+        read8(&mut dev, 0x20),
+        0x08,
+        "gpio-keys reads the pressed level"
+    );
     write32(&mut dev, GPIOIC, 0x08);
     assert_eq!(read32(&mut dev, GPIORIS), 0);
 
@@ -140,7 +158,11 @@ fn single_edges_follow_the_event_register() {
     write32(&mut dev, GPIOIEV, 0x01); // pin 0 rising, pin 1 falling
     dev.set_input(0, true).unwrap();
     dev.set_input(1, true).unwrap();
-    assert_eq!(read32(&mut dev, GPIORIS), 0x01, "pin 1 ignores its rising edge");
+    assert_eq!(
+        read32(&mut dev, GPIORIS),
+        0x01,
+        "pin 1 ignores its rising edge"
+    );
     assert_eq!(pulses(&irq), 1);
     dev.set_input(0, false).unwrap();
     dev.set_input(1, false).unwrap();
@@ -156,7 +178,11 @@ fn enable_masks_status_and_raises_pending_events() {
     let (mut dev, irq) = device();
     write32(&mut dev, GPIOIBE, 0x10);
     dev.set_input(4, true).unwrap();
-    assert_eq!(read32(&mut dev, GPIORIS), 0x10, "the edge is latched while disabled");
+    assert_eq!(
+        read32(&mut dev, GPIORIS),
+        0x10,
+        "the edge is latched while disabled"
+    );
     assert_eq!(read32(&mut dev, GPIOMIS), 0);
     assert_eq!(pulses(&irq), 0, "a disabled line raises nothing");
     write32(&mut dev, GPIOIE, 0x10);
@@ -180,7 +206,11 @@ fn level_interrupts_follow_the_pin_and_ignore_clear() {
     assert_eq!(read32(&mut dev, GPIOMIS), 0x04);
     assert_eq!(pulses(&irq), 1);
     write32(&mut dev, GPIOIC, 0x04);
-    assert_eq!(read32(&mut dev, GPIOMIS), 0x04, "a level stays while the pin is high");
+    assert_eq!(
+        read32(&mut dev, GPIOMIS),
+        0x04,
+        "a level stays while the pin is high"
+    );
     dev.set_input(2, false).unwrap();
     assert_eq!(read32(&mut dev, GPIOMIS), 0);
     // Low-level sense matches at once: the pin is low.
