@@ -105,6 +105,7 @@ pub const GPIO_SPI: u32 = 7;
 /// The GPIO line of the power button (a `gpio-keys` key sending KEY_POWER), line 3 as on
 /// QEMU's `virt`.
 pub const GPIO_POWER_BUTTON_PIN: u8 = 3;
+const _: () = assert!(GPIO_POWER_BUTTON_PIN < 8, "the PL061 has GPIO lines 0 to 7");
 
 // ---- PCI ----------------------------------------------------------------------------------
 
