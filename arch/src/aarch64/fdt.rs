@@ -5,7 +5,8 @@
 //! the vGICv3 and, only when KVM gave a vITS, its ITS child; the architected timer; the
 //! `ns16550a` UART (ovmm's 16550 model, byte-wide registers: `earlycon` with no argument, or
 //! `earlycon=uart,mmio,0x09000000`, and `console=ttyS0`); the PL031 RTC with the fixed
-//! 24 MHz `apb_pclk` AMBA devices need; the test-exit register; and the PCI host bridge.
+//! 24 MHz `apb_pclk` AMBA devices need; the test-exit register; the PL061 GPIO controller with
+//! a `gpio-keys` power key on one of its lines ([`gpio`]); and the PCI host bridge.
 //!
 //! The PCI host is `pci-host-ecam-generic` with three windows in `ranges` (I/O, 32-bit and
 //! 64-bit, both non-prefetchable), an `interrupt-map` that swizzles INTx onto four
@@ -29,6 +30,10 @@ use thiserror::Error;
 use vm_fdt::FdtWriter;
 use vm_memory::GuestAddress;
 
+mod gpio;
+
+pub use gpio::{GpioController, KEY_POWER};
+
 use super::layout::{
     self, ByteSize, GicRegions, GuestRange, LayoutError, FDT_MAX_SIZE, GIC_NR_IRQS,
     GIC_REDIST_SIZE_PER_VCPU, GIC_SPI_INTID_BASE, PCI_ECAM_BUS_SIZE, PCI_INTX_SPI_BASE,
@@ -45,6 +50,8 @@ pub const CLOCK_PHANDLE: u32 = 3;
 pub const CMDLINE_MAX_LEN: usize = 2047;
 /// Input clock of the 16550 (the classic 1.8432 MHz crystal: divisor 1 is 115200 baud).
 pub const SERIAL_CLOCK_HZ: u32 = 1_843_200;
+/// Phandle of the PL061 GPIO controller.
+pub const GPIO_PHANDLE: u32 = 4;
 /// Rate of the fixed AMBA `apb_pclk`, as on QEMU's `virt`.
 pub const APB_PCLK_HZ: u32 = 24_000_000;
 
@@ -168,14 +175,17 @@ pub struct Arm64Platform {
     pub rtc: Option<SpiDevice>,
     /// The test-exit register.
     pub test_exit: Option<GuestRange>,
+    /// The PL061 GPIO controller and the power button on it.
+    pub gpio: Option<GpioController>,
     /// The PCI host bridge.
     pub pci: Option<PciHost>,
 }
 
 impl Arm64Platform {
     /// ovmm's standard platform from [`layout`]: `mem_size` bytes of RAM, the UART (edge
-    /// SPI, as its irqfd pulses), the RTC, the test-exit register and a PCI host without a
-    /// 64-bit window; no initrd. Callers adjust the fields they need.
+    /// SPI, as its irqfd pulses), the RTC, the test-exit register, the GPIO controller with
+    /// the power button (edge SPI, irqfd too) and a PCI host without a 64-bit window; no
+    /// initrd. Callers adjust the fields they need.
     pub fn standard(
         vcpu_mpidrs: Vec<u64>,
         mem_size: u64,
@@ -203,6 +213,14 @@ impl Arm64Platform {
                 layout::TEST_EXIT_START,
                 layout::TEST_EXIT_SIZE,
             )),
+            gpio: Some(GpioController {
+                device: SpiDevice {
+                    range: GuestRange::new(layout::GPIO_START, layout::GPIO_SIZE),
+                    spi: layout::GPIO_SPI,
+                    trigger: IrqTrigger::EdgeRising,
+                },
+                power_button: Some(layout::GPIO_POWER_BUTTON_PIN),
+            }),
             pci: Some(PciHost {
                 ecam: GuestRange::new(layout::PCI_ECAM_START, layout::PCI_ECAM_SIZE),
                 io: GuestRange::new(layout::PCI_IO_START, layout::PCI_IO_SIZE),
@@ -288,6 +306,12 @@ pub enum FdtError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The power button's GPIO line is not one the controller has.
+    #[error("the power button is on GPIO line {pin}; the PL061 has lines 0 to {}", gpio::PL061_LINES - 1)]
+    PowerButtonLine {
+        /// The line asked for.
+        pin: u8,
+    },
     /// The blob is bigger than the boot protocol allows.
     #[error(
         "the device tree is {} ({size} bytes); the arm64 boot protocol allows at most {}",
@@ -322,9 +346,14 @@ pub fn create_fdt(p: &Arm64Platform) -> Result<Vec<u8>, FdtError> {
     if let Some(serial) = &p.serial {
         write_serial(&mut fdt, serial)?;
     }
-    if let Some(rtc) = &p.rtc {
+    if p.rtc.is_some() || p.gpio.is_some() {
         write_apb_clock(&mut fdt)?;
+    }
+    if let Some(rtc) = &p.rtc {
         write_rtc(&mut fdt, rtc)?;
+    }
+    if let Some(gpio) = &p.gpio {
+        gpio::write(&mut fdt, gpio)?;
     }
     if let Some(range) = &p.test_exit {
         write_test_exit(&mut fdt, range)?;
@@ -370,6 +399,9 @@ fn validate(p: &Arm64Platform) -> Result<(), FdtError> {
     if let Some(pci) = &p.pci {
         ecam_buses(&pci.ecam)?;
     }
+    if let Some(gpio) = &p.gpio {
+        gpio.validate()?;
+    }
     check_overlaps(&named_ranges(p))?;
     check_spis(p)
 }
@@ -414,6 +446,7 @@ fn named_ranges(p: &Arm64Platform) -> Vec<(String, GuestRange)> {
         ("UART", p.serial.map(|d| d.range)),
         ("RTC", p.rtc.map(|d| d.range)),
         ("test-exit register", p.test_exit),
+        ("GPIO controller", p.gpio.map(|g| g.device.range)),
         ("PCI ECAM", p.pci.map(|h| h.ecam)),
         ("PCI I/O window", p.pci.map(|h| h.io)),
         ("PCI 32-bit window", p.pci.map(|h| h.mmio32)),
@@ -448,6 +481,9 @@ fn check_spis(p: &Arm64Platform) -> Result<(), FdtError> {
     }
     if let Some(rtc) = &p.rtc {
         users.push(("RTC".into(), rtc.spi));
+    }
+    if let Some(gpio) = &p.gpio {
+        users.push(("GPIO controller".into(), gpio.device.spi));
     }
     if p.pci.is_some() {
         for pin in IntxPin::ALL {

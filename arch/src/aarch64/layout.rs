@@ -11,8 +11,9 @@
 //! 0x0900_0000 ├───────────────────────────────┤ SERIAL_START: 16550A UART (ns16550a), 4 KiB
 //! 0x0901_0000 │ PL031 RTC                     │ RTC_START, 4 KiB
 //! 0x0902_0000 │ test-exit register            │ TEST_EXIT_START, 4 KiB
-//! 0x0903_0000 │ boot-timer register (later)   │ BOOT_TIMER_START, 4 KiB, reserved
-//! 0x0904_0000 │ (unused)                      │
+//! 0x0903_0000 │ boot-timer register           │ BOOT_TIMER_START, 4 KiB
+//! 0x0904_0000 │ PL061 GPIO (power button)     │ GPIO_START, 4 KiB
+//! 0x0905_0000 │ (unused)                      │
 //! 0x0fff_0000 │ PCI I/O space                 │ PCI_IO_START, 64 KiB (I/O ports 0..0xffff)
 //! 0x1000_0000 ├───────────────────────────────┤ PCI_MMIO32_START: 32-bit PCI window, 512 MiB
 //! 0x3000_0000 ├───────────────────────────────┤ PCI_ECAM_START: ECAM, 256 MiB, buses 0..=255
@@ -91,10 +92,20 @@ pub const RTC_SPI: u32 = 2;
 pub const TEST_EXIT_START: GuestAddress = GuestAddress(0x0902_0000);
 /// Size of the test-exit range.
 pub const TEST_EXIT_SIZE: u64 = 4 * KIB;
-/// Boot-timer register (reserved: a guest write there will mark "userspace reached").
+/// Boot-timer register: a guest write there marks "userspace reached".
 pub const BOOT_TIMER_START: GuestAddress = GuestAddress(0x0903_0000);
 /// Size of the boot-timer range.
 pub const BOOT_TIMER_SIZE: u64 = 4 * KIB;
+/// The PL061 GPIO controller (an AMBA PrimeCell) that carries the power button.
+pub const GPIO_START: GuestAddress = GuestAddress(0x0904_0000);
+/// Size of the GPIO controller's MMIO range.
+pub const GPIO_SIZE: u64 = 4 * KIB;
+/// SPI of the GPIO controller (after the PCI INTx SPIs 3..=6).
+pub const GPIO_SPI: u32 = 7;
+/// The GPIO line of the power button (a `gpio-keys` key sending KEY_POWER), line 3 as on
+/// QEMU's `virt`.
+pub const GPIO_POWER_BUTTON_PIN: u8 = 3;
+const _: () = assert!(GPIO_POWER_BUTTON_PIN < 8, "the PL061 has GPIO lines 0 to 7");
 
 // ---- PCI ----------------------------------------------------------------------------------
 

@@ -1,14 +1,14 @@
 //! Legacy platform devices: the UART, the i8042 reset line, the CMOS RTC, the ACPI sleep and
 //! reset registers and the test-exit port (x86), the boot-timer register, the ACPI Generic Event
-//! Device's event register (x86), and the PL031 RTC (arm64). Each is a small register machine
-//! behind [`crate::bus::BusDevice`].
+//! Device's event register (x86), the PL031 RTC and the PL061 GPIO controller (arm64). Each is
+//! a small register machine behind [`crate::bus::BusDevice`].
 //!
 //! All of them are 8-bit devices. An access wider than one byte is split into byte accesses at
 //! consecutive offsets, lowest offset first, as the ISA bus does for an 8-bit device (so
 //! `outw(0x70, index | value << 8)` selects a CMOS register and writes it). Offsets past a
 //! device's last register read as 0 and ignore writes. The test-exit port is the exception: it
 //! takes the first byte of any write, the boot timer any write, the GED register is 32 bits, and
-//! the PL031, a 32-bit device, has its own rules.
+//! the PL031 and PL061, 32-bit devices, have their own rules.
 
 pub mod acpi_pm;
 pub mod boot_timer;
@@ -16,6 +16,7 @@ pub mod cmos;
 pub mod ged;
 pub mod i8042;
 pub mod pl031;
+pub mod pl061;
 pub mod serial;
 pub mod test_exit;
 
@@ -25,6 +26,7 @@ pub use cmos::Cmos;
 pub use ged::GedDevice;
 pub use i8042::I8042Device;
 pub use pl031::Pl031Device;
+pub use pl061::Pl061Device;
 pub use serial::{EventFdTrigger, SerialDevice};
 pub use test_exit::TestExitDevice;
 

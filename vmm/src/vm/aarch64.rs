@@ -1,7 +1,8 @@
 //! The arm64 parts of the build recipe: the VM with the host's IPA size, the vCPUs (preferred
 //! target, PSCI 0.2) and the vGICv3 with a vITS when KVM gives one, the platform devices on
-//! MMIO (16550 UART, PL031 RTC, test-exit register), the PCI segment with its I/O window on
-//! MMIO, and the boot description: the Image, the initrd and the device tree placed by
+//! MMIO (16550 UART, PL031 RTC, test-exit register, boot timer, and the PL061 GPIO controller
+//! whose line 3 is the power button), the PCI segment with its I/O window on MMIO, and the boot
+//! description: the Image, the initrd and the device tree placed by
 //! `arch::aarch64::boot`, with the boot vCPU's registers.
 //!
 //! Order matters to KVM: the vGIC is initialised (`KVM_DEV_ARM_VGIC_CTRL_INIT`) only after
@@ -12,13 +13,16 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use arch::aarch64::boot;
 use arch::aarch64::fdt::{self, intx_spi, Arm64Platform, FdtError, IntxPin};
 use arch::aarch64::layout::{self, GicRegions, GuestRange};
 use arch::aarch64::regs;
 use devices::bus::{BusDevice, SharedDevice};
-use devices::legacy::{BootMark, BootTimerDevice, Pl031Device, SerialDevice, TestExitDevice};
+use devices::legacy::{
+    BootMark, BootTimerDevice, Pl031Device, Pl061Device, SerialDevice, TestExitDevice,
+};
 use devices::lifecycle::GuestRequests;
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS,
@@ -33,7 +37,7 @@ use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::{Boot, BuildError, ControlDevices};
+use super::{Boot, BuildError, ControlDevices, PowerButton};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::pci::Window;
@@ -301,10 +305,15 @@ pub fn create_devices(
     Ok(serial)
 }
 
-/// The devices the VMM itself watches: the boot-timer register at MMIO. arm64 has no power
-/// button yet, so the API's power-off is refused there.
+/// How long a press holds the power button's line high, as QEMU's `gpio-key` does: longer
+/// than the guest's `gpio-keys` debounce (5 ms by default), so the guest reads it pressed.
+const POWER_BUTTON_HOLD: Duration = Duration::from_millis(100);
+
+/// The devices the VMM itself watches: the boot-timer register and the PL061 GPIO controller
+/// (its SPI through an irqfd, edge-triggered as the device tree says) whose line
+/// [`layout::GPIO_POWER_BUTTON_PIN`] is the power button.
 pub fn create_control_devices(
-    _vm: &VmFd,
+    vm: &VmFd,
     io: &IoBuses,
     started: std::time::Instant,
 ) -> Result<ControlDevices, BuildError> {
@@ -313,10 +322,68 @@ pub fn create_control_devices(
     io.mmio
         .insert(timer, layout::BOOT_TIMER_START.0, layout::BOOT_TIMER_SIZE)
         .map_err(device_error("the boot-timer register"))?;
+
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
+        what: "the GPIO controller interrupt",
+        reason: e.to_string(),
+    })?;
+    vm.register_irqfd(&irq, layout::GPIO_SPI)
+        .map_err(|source| BuildError::KvmCall {
+            what: "register the GPIO controller interrupt",
+            source,
+        })?;
+    let gpio = Arc::new(Mutex::new(Pl061Device::new(irq)));
+    io.mmio
+        .insert(gpio.clone(), layout::GPIO_START.0, layout::GPIO_SIZE)
+        .map_err(device_error("the PL061 GPIO controller"))?;
     Ok(ControlDevices {
         boot_mark,
-        power_button: None,
+        power_button: Some(Box::new(GpioPowerButton {
+            gpio,
+            pin: layout::GPIO_POWER_BUTTON_PIN,
+            hold: POWER_BUTTON_HOLD,
+        })),
     })
+}
+
+/// The power button as a GPIO line: a press drives the line high, and a short-lived thread
+/// lets it go after `hold`, so the guest's `gpio-keys` sees KEY_POWER pressed, then released.
+/// A press while the line is still held changes nothing.
+struct GpioPowerButton {
+    gpio: Arc<Mutex<Pl061Device>>,
+    pin: u8,
+    hold: Duration,
+}
+
+impl GpioPowerButton {
+    fn drive(gpio: &Mutex<Pl061Device>, pin: u8, high: bool) -> Result<(), String> {
+        gpio.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_input(pin, high)
+            .map_err(|e| format!("cannot drive GPIO line {pin} of the power button: {e}"))
+    }
+}
+
+impl PowerButton for GpioPowerButton {
+    fn press(&self) -> Result<(), String> {
+        Self::drive(&self.gpio, self.pin, true)?;
+        let (gpio, pin, hold) = (self.gpio.clone(), self.pin, self.hold);
+        let release = std::thread::Builder::new()
+            .name("ovmm-power-button".into())
+            .spawn(move || {
+                std::thread::sleep(hold);
+                if let Err(e) = Self::drive(&gpio, pin, false) {
+                    log::warn!("{e}");
+                }
+            });
+        if let Err(e) = release {
+            // The press stands (the guest sees it); only the release is lost.
+            log::warn!(
+                "cannot start the power button's release timer ({e}): the button stays pressed"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// PCI I/O space as the CPU sees it on arm64: a MMIO window whose offset is the port number.

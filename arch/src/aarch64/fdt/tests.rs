@@ -140,12 +140,15 @@ fn dtc_accepts_every_variant_silently() {
     }
     let mut bare = platform(false);
     (bare.serial, bare.rtc, bare.test_exit, bare.pci, bare.initrd) = (None, None, None, None, None);
+    bare.gpio = None;
     let dts = dtc_decode(&create_fdt(&bare).unwrap());
     let all = nodes(&dts);
     for gone in [
         "/serial@9000000",
         "/rtc@9010000",
         "/apb-pclk",
+        "/pl061@9040000",
+        "/gpio-keys",
         "/pci@30000000",
     ] {
         assert!(!all.contains_key(gone), "{gone} without its device");
@@ -376,12 +379,73 @@ fn timer_serial_rtc_and_test_exit() {
 }
 
 #[test]
+fn gpio_controller_and_power_key() {
+    let dts = dtc_decode(&create_fdt(&platform(false)).unwrap());
+    let gpio = node(&dts, "/pl061@9040000");
+    assert_eq!(gpio["compatible"], "\"arm,pl061\\0arm,primecell\"");
+    assert_eq!(cells(&gpio["reg"]), [0, 0x0904_0000, 0, 0x1000]);
+    assert_eq!(cells(&gpio["interrupts"]), [0, 7, 1], "SPI 7, edge rising");
+    assert!(gpio.contains_key("gpio-controller"));
+    assert_eq!(cells(&gpio["#gpio-cells"]), [2]);
+    assert_eq!(cells(&gpio["clocks"]), [CLOCK_PHANDLE]);
+    assert_eq!(gpio["clock-names"], "\"apb_pclk\"");
+    assert_eq!(cells(&gpio["phandle"]), [GPIO_PHANDLE]);
+    assert_eq!(node(&dts, "/gpio-keys")["compatible"], "\"gpio-keys\"");
+    let key = node(&dts, "/gpio-keys/poweroff");
+    assert_eq!(cells(&key["linux,code"]), [116], "KEY_POWER");
+    assert_eq!(
+        cells(&key["gpios"]),
+        [GPIO_PHANDLE, 3, 0],
+        "line 3, active high"
+    );
+    assert_eq!(key["label"], "\"GPIO Key Poweroff\"");
+
+    // Without the RTC the controller still gets its clock; without a button, no gpio-keys.
+    let mut p = platform(false);
+    p.rtc = None;
+    p.gpio.as_mut().unwrap().power_button = None;
+    let dts = dtc_decode(&create_fdt(&p).unwrap());
+    assert_eq!(cells(&node(&dts, "/apb-pclk")["phandle"]), [CLOCK_PHANDLE]);
+    assert!(nodes(&dts).contains_key("/pl061@9040000"));
+    assert!(!nodes(&dts).contains_key("/gpio-keys"));
+    assert!(!nodes(&dts).contains_key("/gpio-keys/poweroff"));
+}
+
+#[test]
+fn rejects_a_bad_gpio_line_spi_or_address() {
+    let mut p = platform(false);
+    p.gpio.as_mut().unwrap().power_button = Some(8);
+    assert_eq!(
+        create_fdt(&p).unwrap_err().to_string(),
+        "the power button is on GPIO line 8; the PL061 has lines 0 to 7"
+    );
+    let mut p = platform(false);
+    p.gpio.as_mut().unwrap().device.spi = layout::RTC_SPI;
+    assert_eq!(
+        create_fdt(&p).unwrap_err().to_string(),
+        "RTC uses SPI 2, which is also used by GPIO controller"
+    );
+    let mut p = platform(false);
+    p.gpio.as_mut().unwrap().device.range.start = layout::BOOT_TIMER_START;
+    p.test_exit = Some(GuestRange::new(layout::BOOT_TIMER_START, 0x1000));
+    let message = create_fdt(&p).unwrap_err().to_string();
+    assert!(
+        message.starts_with("test-exit register") && message.contains("GPIO controller"),
+        "{message}"
+    );
+}
+
+#[test]
 fn standard_platform_uses_the_layout() {
     let p = Arm64Platform::standard(vec![0; 2], GIB, "", true).unwrap();
     assert_eq!(p.memory, vec![(RAM_START, GIB)]);
     assert_eq!(p.gic, GicRegions::for_vcpus(2, true).unwrap());
     assert_eq!(p.serial.unwrap().spi, layout::SERIAL_SPI);
     assert_eq!(p.rtc.unwrap().range.start, layout::RTC_START);
+    let gpio = p.gpio.unwrap();
+    assert_eq!(gpio.device.range.start, layout::GPIO_START);
+    assert_eq!(gpio.device.spi, layout::GPIO_SPI);
+    assert_eq!(gpio.power_button, Some(layout::GPIO_POWER_BUTTON_PIN));
     assert!(Arm64Platform::standard(vec![0; 124], GIB, "", true).is_err());
     assert!(Arm64Platform::standard(Vec::new(), GIB, "", true).is_err());
 }

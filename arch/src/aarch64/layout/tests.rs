@@ -22,6 +22,7 @@ fn fixed_areas() -> Vec<(&'static str, GuestRange)> {
             "boot timer",
             GuestRange::new(BOOT_TIMER_START, BOOT_TIMER_SIZE),
         ),
+        ("GPIO", GuestRange::new(GPIO_START, GPIO_SIZE)),
         ("PCI I/O", GuestRange::new(PCI_IO_START, PCI_IO_SIZE)),
         (
             "PCI MMIO32",
@@ -106,7 +107,7 @@ fn gic_regions_follow_the_vcpu_count_and_the_its_choice() {
 
 #[test]
 fn platform_spis_are_distinct_and_inside_the_vgic() {
-    let mut spis = vec![SERIAL_SPI, RTC_SPI];
+    let mut spis = vec![SERIAL_SPI, RTC_SPI, GPIO_SPI];
     spis.extend(PCI_INTX_SPI_BASE..PCI_INTX_SPI_BASE + PCI_INTX_SPI_COUNT);
     let mut sorted = spis.clone();
     sorted.sort_unstable();
@@ -116,6 +117,7 @@ fn platform_spis_are_distinct_and_inside_the_vgic() {
         assert!(spi_intid(spi) < GIC_NR_IRQS, "SPI {spi} beyond the vGIC");
     }
     assert_eq!(spi_intid(SERIAL_SPI), 33);
+    assert_eq!(spi_intid(GPIO_SPI), 39);
     assert_eq!(GIC_NR_IRQS % 32, 0, "KVM wants a multiple of 32");
 }
 

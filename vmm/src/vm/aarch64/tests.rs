@@ -1,5 +1,6 @@
 //! Tests of the arm64 build steps that need no KVM: the PCI platform, the device tree this
-//! VM describes (decompiled with `dtc`, as `--dump-dtb` users do), the PCI I/O window.
+//! VM describes (decompiled with `dtc`, as `--dump-dtb` users do), the PCI I/O window, the
+//! power button's GPIO line.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,6 +131,61 @@ fn device_tree_of_a_vm_with_its_and_a_64bit_window() {
     );
     assert!(node(&dts, "rtc@9010000").contains("compatible = \"arm,pl031\\0arm,primecell\";"));
     assert!(node(&dts, "test-exit@9020000").contains("reg = <0x00 0x9020000 0x00 0x1000>;"));
+    // The power button: PL061 at 0x0904_0000 on SPI 7 (edge), gpio-keys KEY_POWER on line 3.
+    let gpio = node(&dts, "pl061@9040000");
+    assert!(
+        gpio.contains("compatible = \"arm,pl061\\0arm,primecell\";"),
+        "{gpio}"
+    );
+    assert!(gpio.contains("interrupts = <0x00 0x07 0x01>;"), "{gpio}");
+    assert!(gpio.contains("phandle = <0x04>;"), "{gpio}");
+    let key = node(&dts, "poweroff");
+    assert!(key.contains("linux,code = <0x74>;"), "{key}");
+    assert!(key.contains("gpios = <0x04 0x03 0x00>;"), "{key}");
+}
+
+#[test]
+fn power_button_presses_then_releases_the_gpio_line() {
+    let irq = EventFd::new(EFD_NONBLOCK).unwrap();
+    let gpio = Arc::new(Mutex::new(Pl061Device::new(irq.try_clone().unwrap())));
+    let io = IoBuses::default();
+    io.mmio
+        .insert(gpio.clone(), layout::GPIO_START.0, layout::GPIO_SIZE)
+        .unwrap();
+    // The guest's gpio-keys: line 3 an input, interrupts on both edges, enabled.
+    let base = layout::GPIO_START.0;
+    assert!(io.mmio.write(base + 0x408, &[0x08]));
+    assert!(io.mmio.write(base + 0x410, &[0x08]));
+    let button = GpioPowerButton {
+        gpio: gpio.clone(),
+        pin: layout::GPIO_POWER_BUTTON_PIN,
+        hold: Duration::from_millis(500),
+    };
+    button.press().unwrap();
+    let mut data = [0u8; 4];
+    assert!(io.mmio.read(base + 0x418, &mut data));
+    assert_eq!(data, [0x08, 0, 0, 0], "GPIOMIS shows line 3");
+    assert_eq!(irq.read().unwrap(), 1, "the press raised the interrupt");
+    assert!(io.mmio.write(base + 0x41c, &[0x08]));
+    // Line 3 reads high through its data address (mask 0x08 at offset 0x20) until released.
+    let mut level = [0u8];
+    assert!(io.mmio.read(base + 0x20, &mut level));
+    assert_eq!(level, [0x08]);
+    let mut released = false;
+    for _ in 0..500 {
+        assert!(io.mmio.read(base + 0x20, &mut level));
+        if level == [0] {
+            released = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        released,
+        "the line was not released within 5 s (hang guard)"
+    );
+    assert_eq!(irq.read().unwrap(), 1, "the release raised the interrupt");
+    assert_eq!(gpio.lock().unwrap().pulses(), 2);
 }
 
 #[test]
