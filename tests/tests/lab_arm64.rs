@@ -5,60 +5,7 @@
 //! the Debian archive; see `resources/lab/setup-host.sh`. Environment knobs are documented on
 //! `ovmm_tests::lab::for_arch`.
 
-use std::sync::OnceLock;
-
-use ovmm_tests::lab::{self, LabReport};
-
-fn lab_run() -> &'static Result<LabReport, String> {
-    static RUN: OnceLock<Result<LabReport, String>> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let result = lab::arm64().run(SCENARIOS).map_err(|e| e.to_string());
-        if let Ok(report) = &result {
-            eprint!("{}", report.summary());
-        }
-        result
-    })
-}
-
-fn check(name: &str) {
-    match lab_run() {
-        Err(e) => panic!("the arm64 lab could not run: {e}"),
-        Ok(report) => {
-            if let Err(msg) = report.check(name) {
-                panic!("{msg}");
-            }
-        }
-    }
-}
-
-// One `test_name => "scenario-name",` line per scenario: makes the test and adds the scenario to
-// SCENARIOS, the list the shared lab run runs (in this order; scenarios that need the same L1
-// share one boot).
-macro_rules! scenario_tests {
-    ($($test:ident => $name:literal,)*) => {
-        /// Every arm64 scenario; each has a test.
-        const SCENARIOS: &[&str] = &[$($name),*];
-
-        $(
-            #[test]
-            fn $test() {
-                check($name);
-            }
-        )*
-
-        #[test]
-        fn every_scenario_file_has_a_test() {
-            let files = lab::arm64().scenarios().expect("scenario files");
-            let mut on_disk: Vec<&str> = files.iter().map(|s| s.name.as_str()).collect();
-            let mut listed = SCENARIOS.to_vec();
-            on_disk.sort_unstable();
-            listed.sort_unstable();
-            assert_eq!(listed, on_disk, "scenario files and tests differ");
-        }
-    };
-}
-
-scenario_tests! {
+ovmm_tests::lab_scenario_tests! { ovmm_tests::lab::arm64(), "arm64";
     kvm_vhe => "kvm-vhe",
     boot_1cpu => "boot-1cpu",
     boot_2cpus => "boot-2cpus",

@@ -55,19 +55,7 @@ pub fn file_names(signatures: &[&str]) -> Vec<String> {
 /// the files written.
 #[cfg(target_arch = "x86_64")]
 pub fn dump(config: &VmConfig, dir: &Path) -> Result<Vec<PathBuf>, DumpError> {
-    use crate::vm::{BuildContext, ConsoleOut, Vm};
-    use devices::lifecycle::GuestRequests;
-
-    let requests = GuestRequests::new().map_err(|e| BuildError::Device {
-        what: "the lifecycle eventfd",
-        reason: e.to_string(),
-    })?;
-    let ctx = BuildContext {
-        requests,
-        console: Box::new(|| Ok(Box::new(std::io::sink()) as ConsoleOut)),
-        started: std::time::Instant::now(),
-    };
-    let vm = Vm::build(config, &ctx)?;
+    let vm = crate::vm::build_unstarted(config)?;
     let tables = crate::vm::acpi_tables(config, vm.pci())?;
     drop(vm);
     write_tables(dir, &tables)

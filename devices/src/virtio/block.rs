@@ -403,14 +403,6 @@ impl VirtioDevice for Block {
         read_bytes(&self.config, offset, data);
     }
 
-    fn write_config(&mut self, offset: u64, data: &[u8]) {
-        log::debug!(
-            "{}: ignoring a {}-byte config write at {offset:#x}",
-            self.label,
-            data.len()
-        );
-    }
-
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
         let queue = activation
             .queues

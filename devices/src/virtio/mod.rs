@@ -103,7 +103,13 @@ pub trait VirtioDevice: Send {
     fn read_config(&self, offset: u64, data: &mut [u8]);
 
     /// Writes the device-specific config space (most devices ignore it).
-    fn write_config(&mut self, offset: u64, data: &[u8]);
+    fn write_config(&mut self, offset: u64, data: &[u8]) {
+        log::debug!(
+            "{}: ignoring a {}-byte config write at {offset:#x}",
+            self.label(),
+            data.len()
+        );
+    }
 
     /// Starts processing: the driver set DRIVER_OK.
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError>;

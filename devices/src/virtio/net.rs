@@ -238,14 +238,6 @@ impl VirtioDevice for Net {
         read_bytes(&self.config, offset, data);
     }
 
-    fn write_config(&mut self, offset: u64, data: &[u8]) {
-        log::debug!(
-            "{}: ignoring a {}-byte config write at {offset:#x}",
-            self.label,
-            data.len()
-        );
-    }
-
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError> {
         let mut queues = activation.queues.into_iter();
         let (Some(rx), Some(tx)) = (queues.next(), queues.next()) else {

@@ -26,6 +26,8 @@
 #   api METHOD PATH [BODY]        one control-API request through `ovmm api` to $LAB_DIR/api.sock
 #                                 (start ovmm with --api-socket "$LAB_DIR/api.sock"); sets API_RC
 #                                 (0 for a 2xx answer) and API_OUT (the file with the JSON answer)
+#   api_power_off_check, api_malformed_burst, api_pause_resume_check
+#                                 the control-API checks both labs' api-* scenarios share
 #   json_field KEY [FILE]         the first value of "KEY" in a JSON answer (default $API_OUT)
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
@@ -168,6 +170,89 @@ api() {
 
 json_field() {
   grep -o "\"$1\":[^,}]*" "${2:-$API_OUT}" | head -1 | cut -d: -f2- | tr -d '"'
+}
+
+# ---- control API checks (the api-* scenarios of both labs) ----------------------------------------
+
+# the guest runs with its boot time in GET /vm; PUT /vm/power-off presses the power button, the
+# guest powers off, ovmm exits 0 and removes its socket (ovmm started with -v and --api-socket)
+api_power_off_check() {
+  api GET /vm
+  [ "$API_RC" = 0 ] || fail "GET /vm failed: $(cat "$API_OUT")"
+  [ "$(json_field state)" = running ] || fail "state is '$(json_field state)', expected running"
+  [ "$(json_field boots)" = 1 ] || fail "boots is '$(json_field boots)', expected 1"
+  boot_ms=$(json_field boot_time_ms)
+  expect_between "$boot_ms" 1 200000 "boot_time_ms"
+  expect_grep "boot timer: the guest reached userspace $boot_ms ms" "$ERR"
+  note "BOOT-TIMER boot_time_ms=$boot_ms"
+  api PUT /vm/power-off
+  [ "$API_RC" = 0 ] || fail "PUT /vm/power-off failed: $(cat "$API_OUT")"
+  expect_grep 'pressed the power button' "$API_OUT"
+  wait_ovmm 120
+  expect_rc 0
+  expect_grep '^OVMM-GUEST-POWER-BUTTON$'
+  expect_grep 'the guest powered off|acpi: guest entered S5' "$ERR"
+  [ ! -e "$LAB_DIR/api.sock" ] || fail "the API socket is still there after ovmm exited"
+}
+
+# 27 malformed requests (9 kinds, 3 rounds) are answered 4xx/5xx by the API thread, never reach
+# the VM: it is still running, not reset (guest action `clock`, ovmm with --api-socket)
+api_malformed_burst() {
+  sock=$LAB_DIR/api.sock
+  raw() { printf "$1" | "$LAB_VMM" api --raw "$sock" > "$LAB_DIR/raw.out" 2>&1; head -1 "$LAB_DIR/raw.out" | tr -d '\r'; }
+  bad=0
+  for i in 1 2 3; do
+    for req in \
+      '\001\002\003\377\376garbage\r\n\r\n' \
+      '\026\003\001\000\245\001\000' \
+      'DELETE /vm HTTP/1.1\r\n\r\n' \
+      'GET /nothing HTTP/1.1\r\n\r\n' \
+      'PUT /vm/pause HTTP/1.1\r\nContent-Length: 9\r\n\r\n{not json' \
+      'PUT /vm/reset HTTP/1.1\r\nContent-Length: 14\r\n\r\n{"force":true}' \
+      'PUT /vm/pause HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n' \
+      'PUT /vm/pause HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' \
+      'GET /vm HTTP/7.0\r\n\r\n' \
+      'GET /vm HT' \
+      ''; do
+      status=$(raw "$req")
+      case $status in
+        'HTTP/1.1 4'*|'HTTP/1.1 5'*|'') ;;
+        *) fail "a malformed request got '$status'" ;;
+      esac
+      [ -n "$status" ] && bad=$((bad + 1))
+    done
+  done
+  note "MALFORMED answered=$bad"
+  [ "$bad" -eq 27 ] || fail "$bad malformed requests were answered, expected 27 (9 per round)"
+  api GET /vm
+  [ "$(json_field state)" = running ] || fail "state after the burst is '$(json_field state)'"
+  [ "$(json_field boots)" = 1 ] || fail "the VM was reset by the burst"
+}
+
+# pause for 4 s, then resume: no guest clock lines while paused, a second pause and a power-off
+# while paused are refused, and the guest's clock shows the gap (guest action `clock`)
+api_pause_resume_check() {
+  wait_for_count 3 '^OVMM-GUEST-CLOCK ' "$OUT" 60
+  api PUT /vm/pause
+  [ "$API_RC" = 0 ] || fail "PUT /vm/pause failed: $(cat "$API_OUT")"
+  paused_at=$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-CLOCK ')
+  api GET /vm
+  [ "$(json_field state)" = paused ] || fail "state while paused is '$(json_field state)'"
+  api PUT /vm/pause
+  [ "$API_RC" = 1 ] && grep -q 'already paused' "$API_OUT" || fail "a second pause was not refused"
+  api PUT /vm/power-off
+  [ "$API_RC" = 1 ] || fail "PUT /vm/power-off while paused was not refused: $(cat "$API_OUT")"
+  sleep 4
+  still=$(tr -d '\r' < "$OUT" | grep -c '^OVMM-GUEST-CLOCK ')
+  [ "$still" -le $((paused_at + 1)) ] || fail "the guest printed $((still - paused_at)) clock lines while paused"
+  api PUT /vm/resume
+  [ "$API_RC" = 0 ] || fail "PUT /vm/resume failed: $(cat "$API_OUT")"
+  wait_for_count $((still + 3)) '^OVMM-GUEST-CLOCK ' "$OUT" 60
+  # the largest gap between consecutive guest clock readings
+  gap=$(tr -d '\r' < "$OUT" | sed -n 's/^OVMM-GUEST-CLOCK n=[0-9]* uptime=\([0-9.]*\)$/\1/p' |
+    awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.2f", max }')
+  note "PAUSE-GAP largest gap between guest clock lines: $gap s (paused 4 s)"
+  expect_between "$gap" 3.5 30 "largest guest clock gap"
 }
 
 # ---- checks -------------------------------------------------------------------------------------

@@ -34,10 +34,9 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress};
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::{Boot, BuildError, ControlDevices, PowerButton};
+use super::{bus_error, irq_line, Boot, BuildError, ControlDevices, PowerButton};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::pci::Window;
@@ -263,13 +262,6 @@ fn init_device(dev: &DeviceFd) -> Result<(), kvm_ioctls::Error> {
     })
 }
 
-fn device_error(what: &'static str) -> impl Fn(devices::bus::BusError) -> BuildError {
-    move |e| BuildError::Device {
-        what,
-        reason: e.to_string(),
-    }
-}
-
 /// The platform devices on MMIO: the 16550 UART (its SPI through an irqfd, edge-triggered as
 /// the device tree says), the PL031 RTC and the test-exit register.
 pub fn create_devices(
@@ -279,29 +271,21 @@ pub fn create_devices(
     requests: &GuestRequests,
     console: super::ConsoleOut,
 ) -> Result<Arc<Mutex<SerialDevice>>, BuildError> {
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
-        what: "the serial port interrupt",
-        reason: e.to_string(),
-    })?;
-    vm.register_irqfd(&irq, layout::SERIAL_SPI)
-        .map_err(|source| BuildError::KvmCall {
-            what: "register the serial port interrupt",
-            source,
-        })?;
+    let irq = irq_line(vm, layout::SERIAL_SPI, "the serial port interrupt")?;
     let serial = Arc::new(Mutex::new(SerialDevice::new(irq, console)));
     io.mmio
         .insert(serial.clone(), layout::SERIAL_START.0, layout::SERIAL_SIZE)
-        .map_err(device_error("the serial port"))?;
+        .map_err(bus_error("the serial port"))?;
 
     let rtc: SharedDevice = Arc::new(Mutex::new(Pl031Device::new()));
     io.mmio
         .insert(rtc, layout::RTC_START.0, layout::RTC_SIZE)
-        .map_err(device_error("the PL031 RTC"))?;
+        .map_err(bus_error("the PL031 RTC"))?;
 
     let exit: SharedDevice = Arc::new(Mutex::new(TestExitDevice::new(requests.clone())));
     io.mmio
         .insert(exit, layout::TEST_EXIT_START.0, layout::TEST_EXIT_SIZE)
-        .map_err(device_error("the test-exit register"))?;
+        .map_err(bus_error("the test-exit register"))?;
     Ok(serial)
 }
 
@@ -321,21 +305,13 @@ pub fn create_control_devices(
     let timer: SharedDevice = Arc::new(Mutex::new(BootTimerDevice::new(boot_mark.clone())));
     io.mmio
         .insert(timer, layout::BOOT_TIMER_START.0, layout::BOOT_TIMER_SIZE)
-        .map_err(device_error("the boot-timer register"))?;
+        .map_err(bus_error("the boot-timer register"))?;
 
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
-        what: "the GPIO controller interrupt",
-        reason: e.to_string(),
-    })?;
-    vm.register_irqfd(&irq, layout::GPIO_SPI)
-        .map_err(|source| BuildError::KvmCall {
-            what: "register the GPIO controller interrupt",
-            source,
-        })?;
+    let irq = irq_line(vm, layout::GPIO_SPI, "the GPIO controller interrupt")?;
     let gpio = Arc::new(Mutex::new(Pl061Device::new(irq)));
     io.mmio
         .insert(gpio.clone(), layout::GPIO_START.0, layout::GPIO_SIZE)
-        .map_err(device_error("the PL061 GPIO controller"))?;
+        .map_err(bus_error("the PL061 GPIO controller"))?;
     Ok(ControlDevices {
         boot_mark,
         power_button: Some(Box::new(GpioPowerButton {
@@ -433,7 +409,7 @@ pub fn create_pci(
     }));
     io.mmio
         .insert(window, layout::PCI_IO_START.0, layout::PCI_IO_SIZE)
-        .map_err(device_error("the PCI I/O window"))?;
+        .map_err(bus_error("the PCI I/O window"))?;
     let platform = pci_platform(config, ipa_bits(kvm), irqchip.has_its());
     if config.msi && !irqchip.has_its() && !config.vfio.is_empty() {
         log::info!("no vITS in this VM: every passthrough device uses INTx (as with --msi off)");

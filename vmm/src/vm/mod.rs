@@ -17,6 +17,7 @@ use devices::legacy::{BootMark, SerialDevice};
 use devices::lifecycle::GuestRequests;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::GuestAddress;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::config::VmConfig;
 use crate::memory::{self, GuestMemory, MemoryError};
@@ -113,6 +114,28 @@ pub struct Boot {
     pub entry: GuestAddress,
     /// The device tree blob and where it was written (arm64).
     pub device_tree: Option<(GuestAddress, Vec<u8>)>,
+}
+
+/// Turns a bus error while placing `what` on a bus into a build error.
+fn bus_error(what: &'static str) -> impl Fn(devices::bus::BusError) -> BuildError {
+    move |e| BuildError::Device {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// A new eventfd registered as KVM's irqfd for `gsi`: the interrupt line `what` raises.
+fn irq_line(vm: &VmFd, gsi: u32, what: &'static str) -> Result<EventFd, BuildError> {
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
+        what,
+        reason: e.to_string(),
+    })?;
+    vm.register_irqfd(&irq, gsi)
+        .map_err(|e| BuildError::Device {
+            what,
+            reason: format!("cannot register it as KVM's irqfd for GSI {gsi}: {e}"),
+        })?;
+    Ok(irq)
 }
 
 /// Where the guest's console output goes; created by the runner, shared across reboots.
@@ -223,9 +246,9 @@ impl Vm {
     }
 }
 
-/// Builds the VM `config` describes without starting it and returns its device tree
-/// (`--dump-dtb`). Guest console output and requests go nowhere: no vCPU ever runs.
-pub fn device_tree_of(config: &VmConfig) -> Result<Option<Vec<u8>>, BuildError> {
+/// Builds the VM `config` describes without ever starting it, for inspection (`--dump-dtb`,
+/// `--dump-acpi`): guest console output and requests go nowhere, since no vCPU runs.
+pub fn build_unstarted(config: &VmConfig) -> Result<Vm, BuildError> {
     let requests = GuestRequests::new().map_err(|e| BuildError::Device {
         what: "the guest request channel",
         reason: e.to_string(),
@@ -235,7 +258,12 @@ pub fn device_tree_of(config: &VmConfig) -> Result<Option<Vec<u8>>, BuildError> 
         console: Box::new(|| Ok(Box::new(std::io::sink()) as ConsoleOut)),
         started: std::time::Instant::now(),
     };
-    let vm = Vm::build(config, &ctx)?;
+    Vm::build(config, &ctx)
+}
+
+/// The device tree of the VM `config` describes (`--dump-dtb`; `None` on x86).
+pub fn device_tree_of(config: &VmConfig) -> Result<Option<Vec<u8>>, BuildError> {
+    let vm = build_unstarted(config)?;
     Ok(vm.device_tree().map(<[u8]>::to_vec))
 }
 

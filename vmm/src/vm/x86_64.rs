@@ -22,10 +22,9 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use linux_loader::cmdline::Cmdline;
 use linux_loader::loader::{self, BzImage, Elf, KernelLoader};
 use vm_memory::{Address, Bytes, GuestAddress};
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::pci::{PciPlatform, PciSegment};
-use super::{Boot, BuildError, ControlDevices, PowerButton};
+use super::{bus_error, irq_line, Boot, BuildError, ControlDevices, PowerButton};
 use crate::config::VmConfig;
 use crate::memory::GuestMemory;
 use crate::vcpu::IoBuses;
@@ -75,13 +74,6 @@ pub fn create_irqchip(_kvm: &Kvm, vm: &VmFd, _config: &VmConfig) -> Result<Irqch
     Ok(Irqchip)
 }
 
-fn device_error(what: &'static str) -> impl Fn(devices::bus::BusError) -> BuildError {
-    move |e| BuildError::Device {
-        what,
-        reason: e.to_string(),
-    }
-}
-
 /// The legacy devices: COM1 (interrupt through an irqfd), i8042, CMOS RTC, the ACPI sleep
 /// and reset registers and the test-exit port.
 pub fn create_devices(
@@ -91,40 +83,32 @@ pub fn create_devices(
     requests: &GuestRequests,
     console: super::ConsoleOut,
 ) -> Result<Arc<Mutex<SerialDevice>>, BuildError> {
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
-        what: "the serial port interrupt",
-        reason: e.to_string(),
-    })?;
-    vm.register_irqfd(&irq, layout::SERIAL_IRQ)
-        .map_err(|source| BuildError::KvmCall {
-            what: "register the serial port interrupt",
-            source,
-        })?;
+    let irq = irq_line(vm, layout::SERIAL_IRQ, "the serial port interrupt")?;
     let serial = Arc::new(Mutex::new(SerialDevice::new(irq, console)));
     io.pio
         .insert(serial.clone(), COM1_PORT.into(), COM_PORT_LEN.into())
-        .map_err(device_error("the serial port"))?;
+        .map_err(bus_error("the serial port"))?;
 
     let (below, above) = split_memory(config.memory);
     let cmos: SharedDevice = Arc::new(Mutex::new(Cmos::new(below, above)));
     io.pio
         .insert(cmos, RTC_PORT.into(), RTC_PORT_LEN.into())
-        .map_err(device_error("the CMOS RTC"))?;
+        .map_err(bus_error("the CMOS RTC"))?;
 
     let i8042: SharedDevice = Arc::new(Mutex::new(I8042Device::new(requests.clone())));
     io.pio
         .insert(i8042, I8042_DATA_PORT.into(), I8042Device::LEN)
-        .map_err(device_error("the i8042 controller"))?;
+        .map_err(bus_error("the i8042 controller"))?;
 
     let pm: SharedDevice = Arc::new(Mutex::new(AcpiPmDevice::new(requests.clone())));
     io.pio
         .insert(pm, ACPI_PM_BASE.into(), ACPI_PM_LEN.into())
-        .map_err(device_error("the ACPI power registers"))?;
+        .map_err(bus_error("the ACPI power registers"))?;
 
     let exit: SharedDevice = Arc::new(Mutex::new(TestExitDevice::new(requests.clone())));
     io.pio
         .insert(exit, TEST_EXIT_PORT.into(), TEST_EXIT_PORT_LEN.into())
-        .map_err(device_error("the test-exit port"))?;
+        .map_err(bus_error("the test-exit port"))?;
     Ok(serial)
 }
 
@@ -142,21 +126,13 @@ pub fn create_control_devices(
     let timer: SharedDevice = Arc::new(Mutex::new(BootTimerDevice::new(boot_mark.clone())));
     io.pio
         .insert(timer, BOOT_TIMER_PORT.into(), BOOT_TIMER_PORT_LEN.into())
-        .map_err(device_error("the boot-timer port"))?;
+        .map_err(bus_error("the boot-timer port"))?;
 
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| BuildError::Device {
-        what: "the GED interrupt",
-        reason: e.to_string(),
-    })?;
-    vm.register_irqfd(&irq, GED_IRQ)
-        .map_err(|source| BuildError::KvmCall {
-            what: "register the GED interrupt",
-            source,
-        })?;
+    let irq = irq_line(vm, GED_IRQ, "the GED interrupt")?;
     let ged = Arc::new(Mutex::new(GedDevice::new(irq)));
     io.pio
         .insert(ged.clone(), GED_PORT.into(), GED_PORT_LEN.into())
-        .map_err(device_error("the GED event register"))?;
+        .map_err(bus_error("the GED event register"))?;
     Ok(ControlDevices {
         boot_mark,
         power_button: Some(Box::new(GedPowerButton(ged))),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::SerialConfig;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 fn config(memory: u64, msi: bool) -> VmConfig {
     VmConfig {
