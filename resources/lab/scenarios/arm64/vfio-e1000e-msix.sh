@@ -1,4 +1,4 @@
-# e1000e passed through: the stock driver binds, a static address (10.0.2.15/24, no DHCP), 3
+# e1000e passed through: the stock driver binds, an address by DHCP from QEMU's user network, 3
 # pings of QEMU's user-network gateway answered, interrupts by MSI-X through the vITS (rx and tx
 # vectors with non-zero counts). Logs the -v exit summary.
 # lab-timeout: 180
@@ -7,11 +7,11 @@
 # lab-l1-args: -object memory-backend-ram,id=hm,size=32G,reserve=off
 # lab-l1-args: -device ivshmem-plain,memdev=hm,addr=0e.0
 vfio_bind 0000:00:0b.0
-run_ovmm net-static --vfio 0000:00:0b.0 -v
+run_ovmm net --vfio 0000:00:0b.0 -v
 exit_summary
 expect_rc 0
 expect_grep '^NET-NIC eth0 driver=e1000e$'
-expect_grep '^NET-STATIC iface=eth0 ip=10\.0\.2\.15 mask=24$'
+expect_grep '^DHCP-BOUND iface=eth0 ip=10\.0\.2\.15 mask=24 '
 expect_grep '^PING-RESULT sent=3 received=3$'
 expect_grep '^IRQ name=eth0-rx-0 chip=ITS-MSI .* count=[1-9][0-9]*$'
 expect_grep '^IRQ name=eth0-tx-0 chip=ITS-MSI .* count=[1-9][0-9]*$'
