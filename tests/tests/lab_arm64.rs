@@ -27,4 +27,10 @@ ovmm_tests::lab_scenario_tests! { ovmm_tests::lab::arm64(), "arm64";
     vfio_large_bar => "vfio-large-bar",
     api_devices => "api-devices",
     kvm_nvhe => "kvm-nvhe",
+    virtio_blk_root => "virtio-blk-root",
+    virtio_blk_readonly => "virtio-blk-readonly",
+    virtio_intx => "virtio-intx",
+    virtio_net_tap => "virtio-net-tap",
+    virtio_errors => "virtio-errors",
+    virtio_disk_vfio => "virtio-disk-vfio",
 }

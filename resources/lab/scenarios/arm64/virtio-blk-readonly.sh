@@ -1,0 +1,1 @@
+../x86/virtio-blk-readonly.sh

@@ -1,0 +1,1 @@
+../x86/virtio-errors.sh

@@ -1,0 +1,1 @@
+../x86/virtio-net-tap.sh
