@@ -8,7 +8,7 @@ pub mod lab;
 /// get there starts it; the others wait for it), plus `every_scenario_file_has_a_test`, which
 /// fails when a scenario file has no test line or a line has no file:
 ///
-/// ```ignore
+/// ```text
 /// ovmm_tests::lab_scenario_tests!(ovmm_tests::lab::x86(), "x86";
 ///     boot_1cpu => "boot-1cpu",
 ///     poweroff => "poweroff",
