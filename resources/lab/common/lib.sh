@@ -26,8 +26,9 @@
 #   api METHOD PATH [BODY]        one control-API request through `ovmm api` to $LAB_DIR/api.sock
 #                                 (start ovmm with --api-socket "$LAB_DIR/api.sock"); sets API_RC
 #                                 (0 for a 2xx answer) and API_OUT (the file with the JSON answer)
-#   api_power_off_check, api_malformed_burst, api_pause_resume_check
+#   api_power_off_check, api_malformed_burst, api_pause_resume_check, api_devices_check
 #                                 the control-API checks both labs' api-* scenarios share
+#   large_bar_check BDF           the 32 GiB BAR check of both labs' vfio-large-bar
 #   json_field KEY [FILE]         the first value of "KEY" in a JSON answer (default $API_OUT)
 # Every expect_* failure ends the scenario with FAIL and its reason.
 
@@ -229,6 +230,33 @@ api_malformed_burst() {
   [ "$(json_field boots)" = 1 ] || fail "the VM was reset by the burst"
 }
 
+# edu (L1 0000:00:0a.0, bound to vfio-pci) passed through, guest action `edu-sleep`: GET
+# /vm/devices names it at 0000:00:01.0 with MSI and 1 vector, its decoding BARs at the addresses
+# the guest's sysfs shows and BAR0's host address as L1's sysfs has it; the power button ends it
+api_devices_check() {
+  start_ovmm edu-sleep --vfio 0000:00:0a.0 --api-socket "$LAB_DIR/api.sock"
+  wait_for '^OVMM-GUEST-POWER-BUTTON-READY' "$OUT" 150
+  expect_grep '^MSI-MODE bdf=0000:00:01\.0 vectors=1 mode=msi$'
+  api GET /vm/devices
+  [ "$API_RC" = 0 ] || fail "GET /vm/devices failed"
+  tr -d '\n' < "$API_OUT" | grep -q '"guest_address":"0000:00:01.0","kind":"passthrough","host_device":"0000:00:0a.0"' ||
+    fail "no passthrough device 0000:00:01.0 from host 0000:00:0a.0 in the list"
+  tr -d '\n' < "$API_OUT" | grep -q '"interrupt_mode":"msi","interrupt_vectors":1' ||
+    fail "the API does not report MSI with 1 vector"
+  # BAR addresses: the API's (guest_address of decoding BARs) against the guest's sysfs resource
+  api_bars=$(grep -o '"guest_address":"0x[0-9a-f]*","decoding":true' "$API_OUT" | cut -d'"' -f4 | sed 's/^0x0*/0x/' | sort | tr '\n' ' ')
+  guest_bars=$(tr -d '\r' < "$OUT" | sed -n 's/^PCI-RESOURCES bdf=0000:00:01.0 //p' | tr ',' '\n' | cut -d- -f1 | sed 's/^0x0*/0x/' | sort | tr '\n' ' ')
+  note "BARS api=[$api_bars] guest=[$guest_bars]"
+  [ -n "$api_bars" ] || fail "the API shows no decoding BAR"
+  [ "$api_bars" = "$guest_bars" ] || fail "BAR addresses differ: API [$api_bars], guest sysfs [$guest_bars]"
+  host_bar0=$(head -1 /sys/bus/pci/devices/0000:00:0a.0/resource | cut -d' ' -f1 | sed 's/^0x0*/0x/')
+  grep -q "\"host_address\":\"$host_bar0\"" "$API_OUT" || fail "host BAR0 $host_bar0 (L1 sysfs) not in the answer"
+  api PUT /vm/power-off
+  wait_ovmm 120
+  expect_rc 0
+  expect_grep '^OVMM-GUEST-POWER-BUTTON$'
+}
+
 # pause for 4 s, then resume: no guest clock lines while paused, a second pause and a power-off
 # while paused are refused, and the guest's clock shows the gap (guest action `clock`)
 api_pause_resume_check() {
@@ -253,6 +281,32 @@ api_pause_resume_check() {
     awk 'NR > 1 && $1 - prev > max { max = $1 - prev } { prev = $1 } END { printf "%.2f", max }')
   note "PAUSE-GAP largest gap between guest clock lines: $gap s (paused 4 s)"
   expect_between "$gap" 3.5 30 "largest guest clock gap"
+}
+
+# ---- large BARs ---------------------------------------------------------------------------------
+
+# the 32 GiB ivshmem-plain BAR2 of L1 device $1 (bound to vfio-pci) passed through: the guest sees
+# it 32 GiB and naturally aligned, and reads back patterns written at its first and last qword
+large_bar_check() {
+  start_ovmm shell --vfio "$1" -v
+  wait_for '^OVMM-GUEST-SHELL' "$OUT" 150
+  sleep 1
+  send_line 'd=$(grep -l 0x1110 /sys/bus/pci/devices/*/device); d=${d%/device}; echo BAR2 $(sed -n 3p $d/resource); echo 1 > $d/enable'
+  wait_for '^BAR2 ' "$OUT" 30
+  bar=$(tr -d '\r' < "$OUT" | sed -n 's/^BAR2 \(0x[0-9a-f]*\) \(0x[0-9a-f]*\) .*/\1 \2/p' | head -1)
+  start=${bar% *}; end=${bar#* }
+  [ -n "$start" ] || fail "no BAR2 line from the guest"
+  size=$(( end - start + 1 ))
+  [ "$size" = $((32 << 30)) ] || fail "guest BAR2 is $size bytes, expected 32 GiB"
+  [ $(( start % (32 << 30) )) = 0 ] || fail "guest BAR2 at $start is not aligned to its size"
+  last=$(printf '0x%x' $(( end - 7 )))
+  send_line "devmem $start 64 0x1122334455667788; devmem $last 64 0x99aabbccddeeff00; echo RD-FIRST \$(devmem $start 64); echo RD-LAST \$(devmem $last 64)"
+  wait_for '^RD-LAST ' "$OUT" 60
+  send_line 'poweroff -f'
+  wait_ovmm 90
+  expect_rc 0
+  expect_grep '^RD-FIRST 0x1122334455667788'
+  expect_grep '^RD-LAST 0x99AABBCCDDEEFF00|^RD-LAST 0x99aabbccddeeff00'
 }
 
 # ---- checks -------------------------------------------------------------------------------------

@@ -17,24 +17,4 @@ done
 # slot 1's INTA goes to GSI 17 through link device GS17 in the _PRT
 grep -q 'GS17' "$LAB_DIR/acpi/dsdt.dat" || fail "dsdt.dat has no link GS17 for the device's INTx"
 
-start_ovmm edu-sleep --vfio 0000:00:0a.0 --api-socket "$LAB_DIR/api.sock"
-wait_for '^OVMM-GUEST-POWER-BUTTON-READY' "$OUT" 150
-expect_grep '^MSI-MODE bdf=0000:00:01\.0 vectors=1 mode=msi$'
-api GET /vm/devices
-[ "$API_RC" = 0 ] || fail "GET /vm/devices failed"
-tr -d '\n' < "$API_OUT" | grep -q '"guest_address":"0000:00:01.0","kind":"passthrough","host_device":"0000:00:0a.0"' ||
-  fail "no passthrough device 0000:00:01.0 from host 0000:00:0a.0 in the list"
-tr -d '\n' < "$API_OUT" | grep -q '"interrupt_mode":"msi","interrupt_vectors":1' ||
-  fail "the API does not report MSI with 1 vector"
-# BAR addresses: the API's (guest_address of decoding BARs) against the guest's sysfs resource
-api_bars=$(grep -o '"guest_address":"0x[0-9a-f]*","decoding":true' "$API_OUT" | cut -d'"' -f4 | sed 's/^0x0*/0x/' | sort | tr '\n' ' ')
-guest_bars=$(tr -d '\r' < "$OUT" | sed -n 's/^PCI-RESOURCES bdf=0000:00:01.0 //p' | tr ',' '\n' | cut -d- -f1 | sed 's/^0x0*/0x/' | sort | tr '\n' ' ')
-note "BARS api=[$api_bars] guest=[$guest_bars]"
-[ -n "$api_bars" ] || fail "the API shows no decoding BAR"
-[ "$api_bars" = "$guest_bars" ] || fail "BAR addresses differ: API [$api_bars], guest sysfs [$guest_bars]"
-host_bar0=$(head -1 /sys/bus/pci/devices/0000:00:0a.0/resource | cut -d' ' -f1 | sed 's/^0x0*/0x/')
-grep -q "\"host_address\":\"$host_bar0\"" "$API_OUT" || fail "host BAR0 $host_bar0 (L1 sysfs) not in the answer"
-api PUT /vm/power-off
-wait_ovmm 120
-expect_rc 0
-expect_grep '^OVMM-GUEST-POWER-BUTTON$'
+api_devices_check

@@ -1,6 +1,7 @@
-# Without --no-reboot a guest reboot restarts the VM: the guest reaches its init a second time
-# (a new boot id). ovmm's stdin is L1's serial tty, which it puts in raw mode; SIGTERM then stops
-# ovmm with status 143, and the tty has the settings it had before.
+# Without --no-reboot a guest reboot (the i8042 reset line on x86, PSCI SYSTEM_RESET on arm64)
+# restarts the VM: the guest reaches its init a second time (a new boot id). ovmm's stdin is
+# L1's serial tty, which it puts in raw mode; SIGTERM then stops ovmm with status 143, and the
+# tty has the settings it had before.
 # lab-timeout: 360
 before=$(stty -g < "$L1_TTY")
 OVMM_STDIN=tty start_ovmm reboot
